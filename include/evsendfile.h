@@ -1,0 +1,282 @@
+/*
+ * evsendfile.h -- send a region of a file to a non-blocking stream socket
+ * with zero-copy sendfile(2), driven by libevent write events.
+ *
+ * Conventions (read these once, they hold for every function below):
+ *
+ *  - Errors are returned as NEGATIVE errno values (-EPIPE, -EAGAIN, ...) or as
+ *    one of the library codes SF_E* below, which collide with no errno.
+ *    sf_strerror() names every one of them.  No function sets errno for you.
+ *  - Nothing here raises a signal or changes the process's signal
+ *    disposition.  A peer that disconnects yields -EPIPE or -ECONNRESET, never
+ *    a SIGPIPE, even when the process keeps the default SIGPIPE action; the
+ *    calling thread's signal mask is left as it was found.
+ *  - All offsets and counts are 64-bit, on every platform.
+ *  - Thread rules: an sf_transfer_t / sf_job_t belongs to the thread that runs
+ *    its event_base (or calls sf_job_step).  Different threads may run
+ *    different transfers on different event bases at the same time.
+ *    sf_worker_* functions are the only thread-safe entry points.
+ *  - Nothing here throws (the library is C++ inside, C at the boundary).
+ */
+#ifndef EVSENDFILE_H
+#define EVSENDFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h> /* struct iovec */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define SF_EXTERN __attribute__((visibility("default")))
+#else
+#define SF_EXTERN
+#endif
+
+struct event_base;
+
+/* ---------------------------------------------------------------- version */
+
+#define SF_VERSION_MAJOR 1
+#define SF_VERSION_MINOR 0
+#define SF_VERSION_PATCH 0
+
+/* (major << 16) | (minor << 8) | patch of the library actually loaded. */
+SF_EXTERN unsigned sf_version(void);
+/* "1.0.0"; a static string. */
+SF_EXTERN const char *sf_version_string(void);
+
+/* ----------------------------------------------------------------- errors */
+
+/* Library error codes.  They are negative like the errno values, and far
+ * below any errno, so `status < 0` is the one error test. */
+#define SF_ETRUNCATED (-30001) /* the file ended before the region did: close the connection */
+#define SF_ETIMEDOUT  (-30002) /* idle_timeout_ms passed without progress */
+#define SF_EBLOCKING  (-30003) /* the socket is in blocking mode; set O_NONBLOCK first */
+#define SF_ENOKTLS    (-30004) /* SF_TLS given, but kernel TLS transmit is not active */
+
+/* A short English description of `err` (any value this library returns,
+ * or any -errno).  Never NULL; the string is static. */
+SF_EXTERN const char *sf_strerror(int err);
+/* The symbolic name: "SF_ETRUNCATED", "EPIPE", ...; "UNKNOWN" otherwise. */
+SF_EXTERN const char *sf_err_name(int err);
+
+/* ---------------------------------------------------------------- regions */
+
+#define SF_COUNT_TO_EOF UINT64_MAX
+
+typedef struct sf_region {
+    int         fd;     /* open file to read; -1 means open `path` (the library then closes it) */
+    const char *path;   /* used only when fd == -1 */
+    uint64_t    offset; /* first byte of the file to send */
+    uint64_t    count;  /* bytes to send, or SF_COUNT_TO_EOF */
+} sf_region_t;
+
+/*
+ * Which sources are accepted:
+ *  - regular files: the size is read ONCE, with fstat on the very fd that is
+ *    read (no stat-then-open race).  offset > size is -ERANGE; an explicit
+ *    count past the end is -ERANGE; SF_COUNT_TO_EOF means "size - offset".
+ *    If the file shrinks during the transfer, the transfer ends with
+ *    SF_ETRUNCATED and body_sent tells how much of the region got out.
+ *  - files on /proc and /sys (whose sizes lie), pipes, FIFOs and character
+ *    devices: streamed with read(2) to EOF (or until `count` bytes), through
+ *    a bounded buffer.  offset must be 0 for a pipe (-ESPIPE otherwise).
+ *  - directories: -EISDIR; sockets as source: -EINVAL;
+ *    an fd not open for reading: -EBADF.
+ * The caller keeps ownership of `fd` (when fd >= 0); it must stay open until
+ * the transfer completes or is cancelled.
+ */
+
+/* ---------------------------------------------------------------- options */
+
+/* flags */
+#define SF_NO_SENDFILE 0x1u /* never call sendfile: pread/read + write only (also: env EVSENDFILE_NO_SENDFILE=1) */
+#define SF_TLS         0x2u /* the socket carries TLS: sendfile is allowed only when kernel TLS transmit is active */
+#define SF_NO_CORK     0x4u /* do not set TCP_CORK around head + body + tail */
+
+/* Defaults (tuned by bench/, see the README). */
+#define SF_DEFAULT_MAX_CHUNK  (2u * 1024u * 1024u) /* bytes moved per readiness callback before yielding */
+#define SF_SMALL_BODY_MAX     (16u * 1024u)        /* bodies up to this go as one read + one writev */
+#define SF_COPY_BUFFER_SIZE   (256u * 1024u)       /* bounded buffer of the copy path */
+
+typedef struct sf_options {
+    size_t              struct_size;     /* sizeof(sf_options_t); lets the struct grow without an ABI break */
+    const struct iovec *head;            /* bytes sent before the region (e.g. HTTP headers), copied at submit */
+    int                 head_count;
+    const struct iovec *tail;            /* bytes sent after it (e.g. chunk trailer), copied at submit */
+    int                 tail_count;
+    uint64_t            max_chunk;       /* most bytes moved per write-readiness callback before yielding; 0 = default */
+    uint32_t            idle_timeout_ms; /* fail with SF_ETIMEDOUT after this long without progress; 0 = never */
+    unsigned            flags;           /* SF_NO_SENDFILE, SF_TLS, SF_NO_CORK */
+} sf_options_t;
+
+/* Fills *opts with the defaults and the right struct_size. */
+SF_EXTERN void sf_options_init(sf_options_t *opts);
+
+/*
+ * How the bytes go out (so you know what to expect on the wire):
+ *  1. head, then the region, then tail -- always in that order, never
+ *     interleaved with anything else the library writes.
+ *  2. A region of at most SF_SMALL_BODY_MAX bytes is read once and written
+ *     with head and tail in one writev: one packet for a small response.
+ *  3. Larger regions go with sendfile(2) in calls of at most what remains
+ *     and at most 0x7ffff000 bytes.  On TCP with a head or a tail, TCP_CORK
+ *     is set for the duration (unless it was already set, or SF_NO_CORK),
+ *     so no Nagle / delayed-ACK stall separates the parts.
+ *  4. When sendfile refuses the source (EINVAL, ENOSYS, EOPNOTSUPP, EPERM,
+ *     EOVERFLOW, ESOCKTNOSUPPORT, EAFNOSUPPORT), the transfer continues with
+ *     pread + send from the current offset, through a SF_COPY_BUFFER_SIZE
+ *     buffer, never re-sending the head and never reading past the region.
+ *     ENOSYS is remembered for the rest of the process.
+ *  5. After max_chunk bytes in one callback, the transfer yields to the event
+ *     loop, so other connections on the same base keep moving.
+ */
+
+/* -------------------------------------------------------- capability test */
+
+/*
+ * Returns 1 when a transfer on `sock` would use zero-copy sendfile, 0 when it
+ * would take the copy path (or cannot run at all), negative on error.
+ *   0: not a stream socket, a platform without sendfile, `flags` has
+ *      SF_NO_SENDFILE, env EVSENDFILE_NO_SENDFILE=1, sendfile was found to be
+ *      ENOSYS earlier, or `flags` has SF_TLS and kernel TLS transmit is not
+ *      active on `sock`.
+ *  -EBADF: `sock` is not an open descriptor.
+ * Thread-safe.
+ */
+SF_EXTERN int sf_can_use(int sock, unsigned flags);
+
+/* ----------------------------------------------------- libevent transfers */
+
+typedef struct sf_transfer sf_transfer_t;
+
+/* Called exactly once per successful sf_send_async (unless cancelled), from
+ * the event loop.  `status` is 0 or an error; `body_sent` is the number of
+ * region bytes delivered to the socket (head and tail not counted).
+ * `t` is valid until this callback returns; do not free it. */
+typedef void (*sf_done_cb)(sf_transfer_t *t, int status, uint64_t body_sent, void *arg);
+
+/*
+ * Starts sending `opts->head`, the region, then `opts->tail` to `sock`, a
+ * connected, non-blocking stream socket, driven by EV_WRITE events on `base`.
+ *
+ * Returns 0 and, when `out` is not NULL, a handle for sf_cancel; or a negative
+ * error synchronously -- then nothing was sent, no fd was leaked and `done`
+ * never runs.  Synchronous errors:
+ *   -EINVAL       NULL base/region/done, bad opts (struct_size too small,
+ *                 negative counts, NULL iovec with count > 0), fd < 0 and
+ *                 path NULL, a socket as the source
+ *   -EBADF        `sock` or `region->fd` is not open (or not open for reading)
+ *   -ENOTSOCK     `sock` is not a socket
+ *   -EPROTOTYPE   `sock` is not a stream socket
+ *   SF_EBLOCKING  `sock` is in blocking mode
+ *   SF_ENOKTLS    SF_TLS given and kernel TLS transmit is not active
+ *   -EISDIR       the source is a directory
+ *   -ERANGE       offset beyond the end, or offset + count beyond the end
+ *   -ESPIPE       offset != 0 on a pipe or FIFO
+ *   -ENOENT, -EACCES, ...  open(path) failed
+ *   -ENOMEM       out of memory
+ *
+ * `done` then runs exactly once, from `base`'s loop, never from inside this
+ * call.  Asynchronous statuses: 0; -EPIPE / -ECONNRESET (peer went away);
+ * SF_ETRUNCATED (file shrank: bytes promised in a header are missing, close
+ * the connection); SF_ETIMEDOUT; -EIO and other read errors of the file; any
+ * other -errno from the socket.
+ *
+ * Ownership: head/tail bytes are copied here.  `sock` and a caller-owned fd
+ * stay the caller's, and must stay open until `done` runs or sf_cancel returns.
+ * A library-opened fd (region->fd == -1) is closed before `done` runs.
+ */
+SF_EXTERN int sf_send_async(struct event_base *base, int sock, const sf_region_t *region,
+                            const sf_options_t *opts /* may be NULL */, sf_done_cb done, void *arg,
+                            sf_transfer_t **out /* may be NULL */);
+
+/*
+ * Stops a transfer started by sf_send_async.  After it returns 0, `done` never
+ * runs, the event is removed from its base, and a library-opened fd is closed.
+ * Bytes already written stay written: the peer saw a partial response.
+ * Call it on the thread that runs the transfer's base (from any callback,
+ * a timer, or between loop runs).
+ *   -EINVAL    t is NULL
+ *   -EALREADY  called from t's own done callback (t is released when done returns)
+ * Calling it after `done` has returned is undefined behaviour (the handle is gone).
+ */
+SF_EXTERN int sf_cancel(sf_transfer_t *t);
+
+/* Region bytes delivered so far (for progress reporting). */
+SF_EXTERN uint64_t sf_transfer_body_sent(const sf_transfer_t *t);
+
+/* ------------------------------------------ stepping API (foreign loops) */
+
+/*
+ * The same engine, without libevent: for event loops that are not libevent
+ * (asyncio, a Rust reactor, epoll by hand).  Create a job, call sf_job_step
+ * whenever the socket is writable, and act on what it returns:
+ *   SF_STEP_DONE (0)   all of head, region and tail are out; free the job.
+ *   SF_STEP_WRITE      the socket's buffer is full: wait until it is writable.
+ *   SF_STEP_READ       the source (a non-blocking pipe) has no data: wait until
+ *                      sf_job_source_fd(job) is readable.
+ *   SF_STEP_YIELD      max_chunk bytes moved in this call: let other work run,
+ *                      then step again (the socket is probably still writable).
+ *   < 0                the transfer failed (same statuses as sf_done_cb); free it.
+ * Stepping after DONE or an error returns the same value again.
+ * idle_timeout_ms is not applied here: that is the loop's business.
+ */
+typedef struct sf_job sf_job_t;
+
+#define SF_STEP_DONE  0
+#define SF_STEP_WRITE 1
+#define SF_STEP_READ  2
+#define SF_STEP_YIELD 3
+
+/* Validates and prepares; the same synchronous errors as sf_send_async.
+ * Writes nothing to the socket. */
+SF_EXTERN int sf_job_new(int sock, const sf_region_t *region, const sf_options_t *opts, sf_job_t **out);
+SF_EXTERN int sf_job_step(sf_job_t *job);
+SF_EXTERN uint64_t sf_job_body_sent(const sf_job_t *job);
+/* The source fd (to wait for readability after SF_STEP_READ). */
+SF_EXTERN int sf_job_source_fd(const sf_job_t *job);
+/* Frees the job and closes a library-opened fd.  NULL is allowed. */
+SF_EXTERN void sf_job_free(sf_job_t *job);
+
+/* ------------------------------------------ worker: a library-owned loop */
+
+/*
+ * A libevent loop on a thread of its own, for callers that cannot add the
+ * socket to their own loop (Python's asyncio refuses add_writer on a
+ * transport's fd).  All sf_worker_* functions are thread-safe.
+ * `done` runs on the worker's thread.
+ */
+typedef struct sf_worker sf_worker_t;
+
+/* Starts the thread.  -ENOMEM, -EAGAIN (no thread), or another -errno. */
+SF_EXTERN int sf_worker_new(sf_worker_t **out);
+
+/* Like sf_send_async (same synchronous errors), on the worker's loop.
+ * *ticket (may be NULL) identifies the transfer for sf_worker_cancel. */
+SF_EXTERN int sf_worker_submit(sf_worker_t *w, int sock, const sf_region_t *region,
+                               const sf_options_t *opts, sf_done_cb done, void *arg,
+                               uint64_t *ticket);
+
+/*
+ * Cancels a worker transfer and WAITS until the worker no longer touches the
+ * socket or the file, so the caller may close them right after.
+ *   0          cancelled: `done` will never run
+ *   -EALREADY  `done` has run or is running: it runs to its end exactly once
+ *   -EINVAL    w is NULL
+ * May be called from any thread, including from a done callback.
+ */
+SF_EXTERN int sf_worker_cancel(sf_worker_t *w, uint64_t ticket);
+
+/* Cancels every transfer still running (their `done` never runs), stops
+ * and joins the thread, frees `w`.  NULL is allowed.  Not from a done cb. */
+SF_EXTERN void sf_worker_free(sf_worker_t *w);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EVSENDFILE_H */

@@ -1,0 +1,150 @@
+// c_api.cpp -- the C ABI boundary.  Every exported function lives here; each
+// one converts handles and keeps C++ exceptions from crossing into C.
+#include <fcntl.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <new>
+
+#include "errors.hpp"
+#include "event_driver.hpp"
+#include "evsendfile.h"
+#include "job.hpp"
+#include "platform.hpp"
+#include "worker.hpp"
+
+using evsf::Job;
+using evsf::Transfer;
+using evsf::Worker;
+
+namespace {
+
+Job *job_of(sf_job_t *j) { return reinterpret_cast<Job *>(j); }
+const Job *job_of(const sf_job_t *j) { return reinterpret_cast<const Job *>(j); }
+Transfer *transfer_of(sf_transfer_t *t) { return reinterpret_cast<Transfer *>(t); }
+const Transfer *transfer_of(const sf_transfer_t *t) { return reinterpret_cast<const Transfer *>(t); }
+Worker *worker_of(sf_worker_t *w) { return reinterpret_cast<Worker *>(w); }
+
+// Runs `f`; any exception becomes -ENOMEM (the only thing the STL throws here).
+template <typename F>
+int guarded(F &&f) noexcept {
+    try {
+        return f();
+    } catch (const std::bad_alloc &) {
+        return -ENOMEM;
+    } catch (...) {
+        return -EIO;
+    }
+}
+
+}  // namespace
+
+extern "C" {
+
+unsigned sf_version(void) { return (SF_VERSION_MAJOR << 16) | (SF_VERSION_MINOR << 8) | SF_VERSION_PATCH; }
+
+const char *sf_version_string(void) { return "1.0.0"; }
+
+const char *sf_strerror(int err) { return evsf::error_text(err); }
+
+const char *sf_err_name(int err) { return evsf::error_name(err); }
+
+void sf_options_init(sf_options_t *opts) {
+    if (opts == nullptr) return;
+    std::memset(opts, 0, sizeof *opts);
+    opts->struct_size = sizeof *opts;
+    opts->max_chunk = SF_DEFAULT_MAX_CHUNK;
+}
+
+int sf_can_use(int sock, unsigned flags) {
+    if (fcntl(sock, F_GETFL) < 0) return -errno;
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return 0;  // not a socket
+    if (type != SOCK_STREAM) return 0;
+    if (!Job::sendfile_allowed(flags)) return 0;
+#if !defined(__linux__) && !defined(__FreeBSD__) && !defined(__APPLE__)
+    return 0;
+#endif
+    if ((flags & SF_TLS) && !evsf::platform_ktls_tx_active(sock)) return 0;
+    return 1;
+}
+
+int sf_job_new(int sock, const sf_region_t *region, const sf_options_t *opts, sf_job_t **out) {
+    if (out == nullptr) return -EINVAL;
+    return guarded([&] {
+        std::unique_ptr<Job> job;
+        int err = Job::create(sock, region, opts, job);
+        if (err == 0) *out = reinterpret_cast<sf_job_t *>(job.release());
+        return err;
+    });
+}
+
+int sf_job_step(sf_job_t *job) {
+    if (job == nullptr) return -EINVAL;
+    return guarded([&] { return job_of(job)->step(); });
+}
+
+uint64_t sf_job_body_sent(const sf_job_t *job) { return job ? job_of(job)->body_sent() : 0; }
+
+int sf_job_source_fd(const sf_job_t *job) { return job ? job_of(job)->source_fd() : -1; }
+
+void sf_job_free(sf_job_t *job) { delete job_of(job); }
+
+int sf_send_async(struct event_base *base, int sock, const sf_region_t *region, const sf_options_t *opts,
+                  sf_done_cb done, void *arg, sf_transfer_t **out) {
+    if (base == nullptr || region == nullptr || done == nullptr) return -EINVAL;
+    return guarded([&] {
+        std::unique_ptr<Job> job;
+        int err = Job::create(sock, region, opts, job);
+        if (err != 0) return err;
+        Transfer *t = nullptr;
+        err = Transfer::start(base, std::move(job), done, arg, &t);
+        if (err == 0 && out != nullptr) *out = reinterpret_cast<sf_transfer_t *>(t);
+        return err;
+    });
+}
+
+int sf_cancel(sf_transfer_t *t) {
+    if (t == nullptr) return -EINVAL;
+    return guarded([&] { return transfer_of(t)->cancel(); });
+}
+
+uint64_t sf_transfer_body_sent(const sf_transfer_t *t) { return t ? transfer_of(t)->body_sent() : 0; }
+
+int sf_worker_new(sf_worker_t **out) {
+    if (out == nullptr) return -EINVAL;
+    return guarded([&] {
+        Worker *w = nullptr;
+        int err = Worker::create(&w);
+        if (err == 0) *out = reinterpret_cast<sf_worker_t *>(w);
+        return err;
+    });
+}
+
+int sf_worker_submit(sf_worker_t *w, int sock, const sf_region_t *region, const sf_options_t *opts,
+                     sf_done_cb done, void *arg, uint64_t *ticket) {
+    if (w == nullptr || region == nullptr || done == nullptr) return -EINVAL;
+    return guarded([&] {
+        std::unique_ptr<Job> job;
+        int err = Job::create(sock, region, opts, job);
+        if (err != 0) return err;
+        return worker_of(w)->submit(std::move(job), done, arg, ticket);
+    });
+}
+
+int sf_worker_cancel(sf_worker_t *w, uint64_t ticket) {
+    if (w == nullptr) return -EINVAL;
+    return guarded([&] { return worker_of(w)->cancel(ticket); });
+}
+
+void sf_worker_free(sf_worker_t *w) {
+    guarded([&] {
+        delete worker_of(w);
+        return 0;
+    });
+}
+
+}  // extern "C"

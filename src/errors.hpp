@@ -1,0 +1,7 @@
+// errors.hpp -- sf_strerror / sf_err_name behind the C boundary.
+#pragma once
+
+namespace evsf {
+const char *error_text(int err);
+const char *error_name(int err);
+}  // namespace evsf

@@ -1,0 +1,94 @@
+// event_driver.cpp -- a Job driven by libevent.  One persistent EV_WRITE
+// event per transfer: EAGAIN simply waits for it, a used-up max_chunk budget
+// returns to the loop (the level-triggered event fires again after other
+// ready events were served), and its timeout is the idle timeout.
+#include "event_driver.hpp"
+
+#include <event2/event.h>
+
+#include <cerrno>
+#include <new>
+#include <utility>
+
+namespace evsf {
+
+int Transfer::start(struct event_base *base, std::unique_ptr<Job> job, sf_done_cb done, void *arg,
+                    Transfer **out) {
+    std::unique_ptr<Transfer> t(new (std::nothrow) Transfer());
+    if (!t) return -ENOMEM;
+    t->done_ = done;
+    t->arg_ = arg;
+    t->write_ev_ = event_new(base, job->sock(), EV_WRITE | EV_PERSIST, on_ready, t.get());
+    if (t->write_ev_ == nullptr) return -ENOMEM;
+    t->job_ = std::move(job);
+    t->wait_for(t->write_ev_);
+    if (t->armed_ == nullptr) return -ENOMEM;
+    *out = t.release();
+    return 0;
+}
+
+Transfer::~Transfer() {
+    if (write_ev_) event_free(write_ev_);
+    if (read_ev_) event_free(read_ev_);
+}
+
+void Transfer::wait_for(struct event *ev) {
+    if (armed_ == ev) return;  // still pending: its persist timer restarts by itself
+    if (armed_) event_del(armed_);
+    armed_ = nullptr;
+    struct timeval tv;
+    const struct timeval *timeout = nullptr;
+    if (uint32_t ms = job_->idle_timeout_ms()) {
+        tv.tv_sec = static_cast<time_t>(ms / 1000);
+        tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
+        timeout = &tv;
+    }
+    if (event_add(ev, timeout) == 0) armed_ = ev;
+}
+
+void Transfer::on_ready(evutil_socket_t, short what, void *self) {
+    Transfer *t = static_cast<Transfer *>(self);
+    if (what & EV_TIMEOUT) {
+        t->complete(SF_ETIMEDOUT);
+        return;
+    }
+    int r = t->job_->step();
+    switch (r) {
+    case SF_STEP_WRITE:
+    case SF_STEP_YIELD:
+        t->wait_for(t->write_ev_);
+        break;
+    case SF_STEP_READ:
+        if (t->read_ev_ == nullptr) {
+            t->read_ev_ = event_new(event_get_base(t->write_ev_), t->job_->source_fd(),
+                                    EV_READ | EV_PERSIST, on_ready, t);
+            if (t->read_ev_ == nullptr) {
+                t->complete(-ENOMEM);
+                return;
+            }
+        }
+        t->wait_for(t->read_ev_);
+        break;
+    default:
+        t->complete(r);
+        return;
+    }
+    if (t->armed_ == nullptr) t->complete(-ENOMEM);  // event_add failed: never hang silently
+}
+
+void Transfer::complete(int status) {
+    if (armed_) event_del(armed_);
+    armed_ = nullptr;
+    job_->release_source();  // the library's fd is closed before the user hears "done"
+    in_done_ = true;
+    done_(reinterpret_cast<sf_transfer_t *>(this), status, job_->body_sent(), arg_);
+    delete this;
+}
+
+int Transfer::cancel() {
+    if (in_done_) return -EALREADY;
+    delete this;  // event_free removes the events, ~Job closes the fd and uncorks
+    return 0;
+}
+
+}  // namespace evsf

@@ -1,0 +1,356 @@
+// job.cpp -- the transfer engine.  Every byte the library writes is written
+// here, through the syscall seam (syscalls.h), in this order: head, region,
+// tail.  The engine never blocks on the socket: it returns SF_STEP_WRITE.
+#include "job.hpp"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "platform.hpp"
+#include "syscalls.h"
+
+namespace evsf {
+
+namespace {
+
+std::atomic<bool> g_sendfile_enosys{false};
+
+// The first published sf_options_t ends after `flags`.
+constexpr size_t kOptionsV1Size = offsetof(sf_options_t, flags) + sizeof(unsigned);
+
+
+// sendfile refused this source/socket pair: keep going with pread + send.
+bool is_fallback_errno(int err) {
+    switch (err) {
+    case EINVAL: case ENOSYS: case EOPNOTSUPP: case EPERM: case EOVERFLOW:
+    case ESOCKTNOSUPPORT: case EAFNOSUPPORT:
+        return true;
+    default:
+        return false;
+    }
+}
+
+int copy_iovecs(const struct iovec *iov, int n, std::vector<char> &out) {
+    if (n < 0 || (n > 0 && iov == nullptr)) return -EINVAL;
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        if (iov[i].iov_len > 0 && iov[i].iov_base == nullptr) return -EINVAL;
+        total += iov[i].iov_len;
+        if (total < iov[i].iov_len) return -EINVAL;  // overflow
+    }
+    out.reserve(total);
+    for (int i = 0; i < n; i++) {
+        const char *p = static_cast<const char *>(iov[i].iov_base);
+        out.insert(out.end(), p, p + iov[i].iov_len);
+    }
+    return 0;
+}
+
+int check_socket(int sock, unsigned flags, bool &is_tcp) {
+    int fl = fcntl(sock, F_GETFL);
+    if (fl < 0) return -errno;
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return -errno;
+    if (type != SOCK_STREAM) return -EPROTOTYPE;
+    if (!(fl & O_NONBLOCK)) return SF_EBLOCKING;
+    if ((flags & SF_TLS) && !platform_ktls_tx_active(sock)) return SF_ENOKTLS;
+    int proto = 0;
+    len = sizeof proto;
+#ifdef SO_PROTOCOL
+    is_tcp = getsockopt(sock, SOL_SOCKET, SO_PROTOCOL, &proto, &len) == 0 && proto == IPPROTO_TCP;
+#else
+    sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    is_tcp = getsockname(sock, reinterpret_cast<sockaddr *>(&ss), &sl) == 0 &&
+             (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+#endif
+    return 0;
+}
+
+bool cork_already_on(int sock) {
+#ifdef TCP_CORK
+    int on = 0;
+    socklen_t len = sizeof on;
+    return getsockopt(sock, IPPROTO_TCP, TCP_CORK, &on, &len) == 0 && on != 0;
+#else
+    (void)sock;
+    return true;  // nothing to set: behave as if the caller owns it
+#endif
+}
+
+}  // namespace
+
+int normalize_options(const sf_options_t *in, sf_options_t &out) {
+    std::memset(&out, 0, sizeof out);
+    if (in == nullptr) {
+        out.struct_size = sizeof out;
+        return 0;
+    }
+    if (in->struct_size < kOptionsV1Size) return -EINVAL;
+    std::memcpy(&out, in, std::min(in->struct_size, sizeof out));
+    out.struct_size = sizeof out;
+    return 0;
+}
+
+bool Job::sendfile_allowed(unsigned flags) {
+    if (flags & SF_NO_SENDFILE) return false;
+    const char *v = std::getenv("EVSENDFILE_NO_SENDFILE");
+    if (v != nullptr && v[0] != '\0' && std::strcmp(v, "0") != 0) return false;
+    return !g_sendfile_enosys.load(std::memory_order_relaxed);
+}
+
+int Job::create(int sock, const sf_region_t *region, const sf_options_t *user_opts,
+                std::unique_ptr<Job> &out) {
+    if (region == nullptr) return -EINVAL;
+    sf_options_t opts;
+    int err = normalize_options(user_opts, opts);
+    if (err != 0) return err;
+
+    std::unique_ptr<Job> job(new (std::nothrow) Job());
+    if (!job) return -ENOMEM;
+    job->sock_ = sock;
+    if ((err = check_socket(sock, opts.flags, job->is_tcp_)) != 0) return err;
+    if ((err = copy_iovecs(opts.head, opts.head_count, job->head_)) != 0) return err;
+    if ((err = copy_iovecs(opts.tail, opts.tail_count, job->tail_)) != 0) return err;
+    if ((err = job->src_.open(*region)) != 0) return err;
+
+    job->next_offset_ = job->src_.offset();
+    job->unread_ = job->src_.count();
+    job->max_chunk_ = opts.max_chunk ? opts.max_chunk : SF_DEFAULT_MAX_CHUNK;
+    job->idle_timeout_ms_ = opts.idle_timeout_ms;
+
+    bool sendfile_ok = sendfile_allowed(opts.flags);
+    if (job->src_.kind() != SourceKind::Regular) {
+        job->method_ = Method::Copy;
+    } else if (job->unread_ <= SF_SMALL_BODY_MAX) {
+        job->method_ = Method::Small;
+    } else {
+        job->method_ = sendfile_ok ? Method::Sendfile : Method::Copy;
+    }
+    job->want_cork_ = job->is_tcp_ && job->method_ != Method::Small && !(opts.flags & SF_NO_CORK) &&
+                      !(job->head_.empty() && job->tail_.empty());
+    out = std::move(job);
+    return 0;
+}
+
+Job::~Job() {
+    if (corked_) set_cork(false);
+}
+
+void Job::set_cork(bool on) {
+#ifdef TCP_CORK
+    int v = on ? 1 : 0;
+    if (setsockopt(sock_, IPPROTO_TCP, TCP_CORK, &v, sizeof v) == 0) corked_ = on;
+#else
+    (void)on;
+#endif
+}
+
+int Job::step() {
+    if (finished_) return result_;
+    if (!started_) {
+        started_ = true;
+        if (want_cork_ && !cork_already_on(sock_)) set_cork(true);
+    }
+    int r = run();
+    if (r <= 0) finish(r);
+    return r;
+}
+
+void Job::finish(int result) {
+    finished_ = true;
+    result_ = result;
+    if (corked_) set_cork(false);  // push whatever the cork still holds
+    std::vector<char>().swap(buf_);
+    src_.close();
+}
+
+bool Job::body_complete() const { return buf_pos_ == buf_len_ && (unread_ == 0 || eof_); }
+
+int Job::run() {
+    if (method_ == Method::Small) return run_small();
+    int r = send_pending(head_, head_pos_, true);
+    if (r != 0) return r;
+    uint64_t budget = max_chunk_;
+    while (!body_complete()) {
+        if (budget == 0) return SF_STEP_YIELD;
+        r = method_ == Method::Sendfile ? sendfile_some(budget) : copy_some(budget);
+        if (r != 0) return r;
+    }
+    return send_pending(tail_, tail_pos_, false);
+}
+
+// Sends bytes[pos..] with MSG_NOSIGNAL.  0 when all are out.
+int Job::send_pending(std::vector<char> &bytes, size_t &pos, bool more) {
+    while (pos < bytes.size()) {
+        struct iovec iov = {bytes.data() + pos, bytes.size() - pos};
+        struct msghdr msg = {};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        int flags = MSG_NOSIGNAL;
+#ifdef MSG_MORE
+        if (more && is_tcp_) flags |= MSG_MORE;
+#endif
+        ssize_t n = evsf_sys.sendmsg(sock_, &msg, flags);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return SF_STEP_WRITE;
+            return -errno;
+        }
+        pos += static_cast<size_t>(n);
+    }
+    return 0;
+}
+
+// 0 with *got bytes (0 = EOF), SF_STEP_READ, or an error.
+int Job::read_source(char *buf, size_t want, size_t &got) {
+    for (;;) {
+        ssize_t n = src_.kind() == SourceKind::Pipe
+                        ? evsf_sys.read(src_.fd(), buf, want)
+                        : evsf_sys.pread(src_.fd(), buf, want, static_cast<off_t>(next_offset_));
+        if (n >= 0) {
+            got = static_cast<size_t>(n);
+            return 0;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return SF_STEP_READ;
+        return -errno;
+    }
+}
+
+// Small regions: read the body once, then head + body + tail in one writev.
+int Job::fill_small_body() {
+    buf_.resize(static_cast<size_t>(unread_));
+    while (unread_ > 0) {
+        size_t n = 0;
+        int r = read_source(buf_.data() + buf_len_, static_cast<size_t>(unread_), n);
+        if (r != 0) return r < 0 ? r : -EIO;  // a regular file never says SF_STEP_READ
+        if (n == 0) {
+            truncated_ = true;  // send what exists, then report it
+            unread_ = 0;
+            break;
+        }
+        buf_len_ += n;
+        next_offset_ += n;
+        unread_ -= n;
+    }
+    return 0;
+}
+
+int Job::run_small() {
+    if (buf_.empty() && unread_ > 0) {
+        int r = fill_small_body();
+        if (r != 0) return r;
+    }
+    for (;;) {
+        struct iovec iov[3];
+        int n_iov = 0;
+        if (head_pos_ < head_.size()) iov[n_iov++] = {head_.data() + head_pos_, head_.size() - head_pos_};
+        if (buf_pos_ < buf_len_) iov[n_iov++] = {buf_.data() + buf_pos_, buf_len_ - buf_pos_};
+        if (!truncated_ && tail_pos_ < tail_.size())
+            iov[n_iov++] = {tail_.data() + tail_pos_, tail_.size() - tail_pos_};
+        if (n_iov == 0) return truncated_ ? SF_ETRUNCATED : SF_STEP_DONE;
+        struct msghdr msg = {};
+        msg.msg_iov = iov;
+        msg.msg_iovlen = static_cast<size_t>(n_iov);
+        ssize_t n = evsf_sys.sendmsg(sock_, &msg, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return SF_STEP_WRITE;
+            return -errno;
+        }
+        size_t left = static_cast<size_t>(n);
+        size_t take = std::min(left, head_.size() - head_pos_);
+        head_pos_ += take;
+        left -= take;
+        take = std::min(left, buf_len_ - buf_pos_);
+        buf_pos_ += take;
+        body_sent_ += take;
+        left -= take;
+        tail_pos_ += left;
+    }
+}
+
+// 0 after progress (call again), SF_STEP_* to stop, or an error.
+int Job::sendfile_some(uint64_t &budget) {
+    size_t ask = static_cast<size_t>(std::min<uint64_t>({unread_, budget, kMaxPerSyscall}));
+    off_t off = static_cast<off_t>(next_offset_);
+    ssize_t n;
+    int err = 0;
+    {
+        SigpipeGuard guard;
+        n = evsf_sys.sendfile(sock_, src_.fd(), &off, ask);
+        if (n < 0) {
+            err = errno;
+            if (err == EPIPE) guard.saw_epipe();
+        }
+    }
+    if (n > 0) {
+        uint64_t moved = static_cast<uint64_t>(n);
+        next_offset_ += moved;
+        unread_ -= moved;
+        body_sent_ += moved;
+        budget -= std::min(budget, moved);
+        return 0;
+    }
+    if (n == 0) return SF_ETRUNCATED;  // bytes are owed and the file has none left
+    if (err == EINTR) return 0;
+    if (err == EAGAIN || err == EWOULDBLOCK) return SF_STEP_WRITE;
+    if (is_fallback_errno(err)) {
+        if (err == ENOSYS) g_sendfile_enosys.store(true, std::memory_order_relaxed);
+        method_ = Method::Copy;  // continue from next_offset_; the head is already out
+        return 0;
+    }
+    return -err;
+}
+
+int Job::copy_some(uint64_t &budget) {
+    if (buf_pos_ == buf_len_) {
+        if (buf_.empty()) buf_.resize(SF_COPY_BUFFER_SIZE);
+        size_t want = buf_.size();
+        if (unread_ != SF_COUNT_TO_EOF) want = static_cast<size_t>(std::min<uint64_t>(want, unread_));
+        size_t n = 0;
+        int r = read_source(buf_.data(), want, n);
+        if (r != 0) return r;
+        if (n == 0) {
+            if (unread_ != SF_COUNT_TO_EOF) return SF_ETRUNCATED;
+            eof_ = true;
+            return 0;
+        }
+        buf_pos_ = 0;
+        buf_len_ = n;
+        next_offset_ += n;
+        if (unread_ != SF_COUNT_TO_EOF) unread_ -= n;
+    }
+    size_t chunk = static_cast<size_t>(std::min<uint64_t>(buf_len_ - buf_pos_, budget));
+    struct iovec iov = {buf_.data() + buf_pos_, chunk};
+    struct msghdr msg = {};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    int flags = MSG_NOSIGNAL;
+#ifdef MSG_MORE
+    if (is_tcp_ && !tail_.empty()) flags |= MSG_MORE;
+#endif
+    ssize_t n = evsf_sys.sendmsg(sock_, &msg, flags);
+    if (n < 0) {
+        if (errno == EINTR) return 0;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return SF_STEP_WRITE;
+        return -errno;
+    }
+    buf_pos_ += static_cast<size_t>(n);
+    body_sent_ += static_cast<uint64_t>(n);
+    budget -= std::min<uint64_t>(budget, static_cast<uint64_t>(n));
+    return 0;
+}
+
+}  // namespace evsf

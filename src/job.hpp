@@ -1,0 +1,78 @@
+// job.hpp -- the transfer engine: head, region, tail onto one socket, one
+// step at a time, until the socket would block.  No event loop in here.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "evsendfile.h"
+#include "source.hpp"
+
+namespace evsf {
+
+class Job {
+public:
+    // Validates everything (see sf_send_async in evsendfile.h); writes nothing.
+    static int create(int sock, const sf_region_t *region, const sf_options_t *opts,
+                      std::unique_ptr<Job> &out);
+    ~Job();
+    Job(const Job &) = delete;
+    Job &operator=(const Job &) = delete;
+
+    // One SF_STEP_* value or a negative error.  Repeats its final answer.
+    int step();
+
+    uint64_t body_sent() const { return body_sent_; }
+    int source_fd() const { return src_.fd(); }
+    int sock() const { return sock_; }
+    uint32_t idle_timeout_ms() const { return idle_timeout_ms_; }
+    // Closes a library-opened source fd early (before reporting completion).
+    void release_source() { src_.close(); }
+
+    // False when SF_NO_SENDFILE is in `flags`, env EVSENDFILE_NO_SENDFILE=1,
+    // or sendfile was found to be ENOSYS earlier in this process.
+    static bool sendfile_allowed(unsigned flags);
+
+private:
+    enum class Method { Small, Sendfile, Copy };
+
+    Job() = default;
+    int run();
+    int run_small();
+    int fill_small_body();
+    int send_pending(std::vector<char> &bytes, size_t &pos, bool more);
+    int sendfile_some(uint64_t &budget);
+    int copy_some(uint64_t &budget);
+    int read_source(char *buf, size_t want, size_t &got);
+    bool body_complete() const;
+    void set_cork(bool on);
+    void finish(int result);
+
+    int sock_ = -1;
+    Source src_;
+    std::vector<char> head_, tail_;
+    size_t head_pos_ = 0, tail_pos_ = 0;
+    uint64_t next_offset_ = 0;  // file offset of the next read / sendfile
+    uint64_t unread_ = 0;       // region bytes not yet taken from the file (SF_COUNT_TO_EOF: unknown)
+    uint64_t body_sent_ = 0;
+    bool eof_ = false;          // a stream source hit EOF (only legal with an unknown count)
+    bool truncated_ = false;    // the small path read fewer bytes than promised
+    std::vector<char> buf_;     // copy path / small path: bytes read, not yet sent
+    size_t buf_pos_ = 0, buf_len_ = 0;
+    Method method_ = Method::Copy;
+    bool is_tcp_ = false;
+    bool want_cork_ = false, corked_ = false;
+    bool started_ = false;
+    bool finished_ = false;
+    int result_ = SF_STEP_WRITE;
+    uint64_t max_chunk_ = SF_DEFAULT_MAX_CHUNK;
+    uint32_t idle_timeout_ms_ = 0;
+};
+
+// Copies user options (any struct_size >= the first version's) into a full,
+// zero-filled struct.  Returns -EINVAL for an impossible struct_size.
+int normalize_options(const sf_options_t *in, sf_options_t &out);
+
+}  // namespace evsf

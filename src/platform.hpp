@@ -1,0 +1,44 @@
+// platform.hpp -- what differs between kernels: the sendfile call shape,
+// keeping SIGPIPE away, and asking whether kernel TLS transmit is active.
+// Linux is built and tested; the BSD/macOS shapes live in platform.cpp only.
+#pragma once
+
+#include <sys/types.h>
+
+#include <csignal>
+#include <cstddef>
+
+namespace evsf {
+
+// Largest count one sendfile call may ask for (Linux moves at most this).
+constexpr size_t kMaxPerSyscall = 0x7ffff000;
+
+// The native sendfile, adapted to Linux's shape: returns bytes sent (and
+// advances *offset by them) or -1 with errno.  On the BSDs bytes sent before
+// EAGAIN/EINTR are reported as a short success, never lost.
+ssize_t platform_sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
+
+// True when kernel TLS transmit offload is active on the socket.
+bool platform_ktls_tx_active(int sock);
+
+// While alive, a SIGPIPE raised by this thread's sendfile calls is neither
+// delivered nor left pending.  The thread's mask and the process's
+// disposition are restored/untouched.  Construct only around sendfile:
+// everything else the engine writes uses MSG_NOSIGNAL.
+class SigpipeGuard {
+public:
+    SigpipeGuard();
+    ~SigpipeGuard();
+    SigpipeGuard(const SigpipeGuard &) = delete;
+    SigpipeGuard &operator=(const SigpipeGuard &) = delete;
+    // Tell the guard that a call failed with EPIPE (so a SIGPIPE is pending).
+    void saw_epipe() { epipe_ = true; }
+
+private:
+    sigset_t old_{};
+    bool restore_mask_ = false;
+    bool pending_before_ = false;
+    bool epipe_ = false;
+};
+
+}  // namespace evsf

@@ -1,0 +1,122 @@
+// source.cpp -- open once, fstat that same fd, decide how to read it.
+#include "source.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <linux/magic.h>
+#include <sys/vfs.h>
+#endif
+
+#include <cerrno>
+#include <cstdint>
+#include <utility>
+
+namespace evsf {
+
+namespace {
+
+// /proc and /sys report sizes of 0 or 4096 whatever the content.
+bool size_is_a_lie(int fd) {
+#if defined(__linux__)
+    struct statfs fs;
+    if (fstatfs(fd, &fs) != 0) return false;
+    return fs.f_type == PROC_SUPER_MAGIC || fs.f_type == SYSFS_MAGIC;
+#else
+    (void)fd;
+    return false;
+#endif
+}
+
+int check_readable(int fd) {
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0) return -errno;
+    if ((fl & O_ACCMODE) == O_WRONLY) return -EBADF;
+    return 0;
+}
+
+}  // namespace
+
+Source::Source(Source &&other) noexcept { *this = std::move(other); }
+
+Source &Source::operator=(Source &&other) noexcept {
+    if (this != &other) {
+        close();
+        fd_ = std::exchange(other.fd_, -1);
+        owned_ = std::exchange(other.owned_, false);
+        kind_ = other.kind_;
+        offset_ = other.offset_;
+        count_ = other.count_;
+    }
+    return *this;
+}
+
+void Source::close() {
+    if (owned_ && fd_ >= 0) ::close(fd_);
+    owned_ = false;
+    fd_ = -1;
+}
+
+int Source::open(const sf_region_t &region) {
+    close();
+    int fd = region.fd;
+    bool owned = false;
+    if (fd < 0) {
+        if (fd != -1 || region.path == nullptr) return -EINVAL;
+        do {
+            fd = ::open(region.path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        } while (fd < 0 && errno == EINTR);
+        if (fd < 0) return -errno;
+        owned = true;
+    }
+    // From here on, failing must close what we opened.
+    fd_ = fd;
+    owned_ = owned;
+
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int err = -errno;
+        close();
+        return err;
+    }
+    int err = 0;
+    if (S_ISDIR(st.st_mode)) {
+        err = -EISDIR;
+    } else if (S_ISSOCK(st.st_mode)) {
+        err = -EINVAL;
+    } else if (!owned) {
+        err = check_readable(fd);
+    }
+    if (err == 0 && region.offset > static_cast<uint64_t>(INT64_MAX)) err = -ERANGE;
+    if (err != 0) {
+        close();
+        return err;
+    }
+
+    offset_ = region.offset;
+    if (S_ISREG(st.st_mode) && !size_is_a_lie(fd)) {
+        kind_ = SourceKind::Regular;
+        uint64_t size = static_cast<uint64_t>(st.st_size);
+        if (region.offset > size) {
+            err = -ERANGE;
+        } else if (region.count == SF_COUNT_TO_EOF) {
+            count_ = size - region.offset;
+        } else if (region.count > size - region.offset) {
+            err = -ERANGE;
+        } else {
+            count_ = region.count;
+        }
+    } else if (S_ISREG(st.st_mode)) {
+        kind_ = SourceKind::SeekableStream;
+        count_ = region.count;
+    } else {
+        kind_ = SourceKind::Pipe;
+        count_ = region.count;
+        if (region.offset != 0) err = -ESPIPE;
+    }
+    if (err != 0) close();
+    return err;
+}
+
+}  // namespace evsf
