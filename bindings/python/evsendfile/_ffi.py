@@ -1,0 +1,122 @@
+"""The C declarations this binding uses, and finding libevsendfile.so.1.
+
+cffi in ABI mode: nothing is compiled at install time.  The declarations
+below mirror include/evsendfile.h (only the parts the binding calls).
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+from typing import Any
+
+import cffi
+
+SONAME = "libevsendfile.so.1"
+ENV_VAR = "EVSENDFILE_LIBRARY"
+ABI_MAJOR = 1
+
+ffi = cffi.FFI()
+ffi.cdef(
+    """
+    struct iovec { void *iov_base; size_t iov_len; };
+
+    unsigned sf_version(void);
+    const char *sf_version_string(void);
+    const char *sf_strerror(int err);
+    const char *sf_err_name(int err);
+
+    typedef struct sf_region {
+        int         fd;
+        const char *path;
+        uint64_t    offset;
+        uint64_t    count;
+    } sf_region_t;
+
+    typedef struct sf_options {
+        size_t              struct_size;
+        const struct iovec *head;
+        int                 head_count;
+        const struct iovec *tail;
+        int                 tail_count;
+        uint64_t            max_chunk;
+        uint32_t            idle_timeout_ms;
+        unsigned            flags;
+    } sf_options_t;
+
+    void sf_options_init(sf_options_t *opts);
+    int sf_can_use(int sock, unsigned flags);
+
+    typedef struct sf_transfer sf_transfer_t;
+    typedef void (*sf_done_cb)(sf_transfer_t *t, int status, uint64_t body_sent, void *arg);
+
+    typedef struct sf_worker sf_worker_t;
+    int sf_worker_new(sf_worker_t **out);
+    int sf_worker_submit(sf_worker_t *w, int sock, const sf_region_t *region,
+                         const sf_options_t *opts, sf_done_cb done, void *arg,
+                         uint64_t *ticket);
+    int sf_worker_cancel(sf_worker_t *w, uint64_t ticket);
+    void sf_worker_free(sf_worker_t *w);
+    """
+)
+
+# Constants of evsendfile.h (cffi ABI mode does not read #defines).
+SF_ETRUNCATED = -30001
+SF_ETIMEDOUT = -30002
+SF_EBLOCKING = -30003
+SF_ENOKTLS = -30004
+SF_COUNT_TO_EOF = 2**64 - 1
+SF_NO_SENDFILE = 0x1
+SF_TLS = 0x2
+SF_NO_CORK = 0x4
+
+
+class LibraryNotFoundError(ImportError):
+    """libevsendfile.so.1 could not be loaded; the message lists every attempt."""
+
+
+def _candidates() -> list[tuple[str, str]]:
+    """(how it was found, what to pass to dlopen), in search order."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    found = [("next to the package", os.path.join(here, SONAME))]
+    env = os.environ.get(ENV_VAR)
+    if env:
+        found.append((f"${ENV_VAR}", env))
+    else:
+        found.append((f"${ENV_VAR}", ""))
+    found.append(("standard library paths", SONAME))
+    by_ldconfig = ctypes.util.find_library("evsendfile")
+    if by_ldconfig and by_ldconfig != SONAME:
+        found.append(("ldconfig cache", by_ldconfig))
+    return found
+
+
+def load_library() -> Any:
+    """dlopen the library; raise LibraryNotFoundError naming every attempt."""
+    tried: list[str] = []
+    for how, what in _candidates():
+        if not what:
+            tried.append(f"  {how}: not set")
+            continue
+        if os.sep in what and not os.path.exists(what):
+            tried.append(f"  {how}: {what}: no such file")
+            continue
+        try:
+            lib = ffi.dlopen(what)
+        except OSError as e:
+            tried.append(f"  {how}: {what}: {e}")
+            continue
+        major = lib.sf_version() >> 16
+        if major != ABI_MAJOR:
+            tried.append(f"  {how}: {what}: ABI major {major}, need {ABI_MAJOR}")
+            continue
+        return lib
+    raise LibraryNotFoundError(
+        f"evsendfile: cannot load {SONAME}. Tried, in order:\n"
+        + "\n".join(tried)
+        + f"\nBuild the C library and set {ENV_VAR}=/path/to/{SONAME}, "
+        "install it into a standard library path, or copy it next to the package."
+    )
+
+
+lib = load_library()
