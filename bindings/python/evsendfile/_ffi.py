@@ -71,6 +71,9 @@ SF_TLS = 0x2
 SF_NO_CORK = 0x4
 
 
+loaded_from = ""  # which candidate was loaded, for diagnostics
+
+
 class LibraryNotFoundError(ImportError):
     """libevsendfile.so.1 could not be loaded; the message lists every attempt."""
 
@@ -93,6 +96,7 @@ def _candidates() -> list[tuple[str, str]]:
 
 def load_library() -> Any:
     """dlopen the library; raise LibraryNotFoundError naming every attempt."""
+    global loaded_from
     tried: list[str] = []
     for how, what in _candidates():
         if not what:
@@ -110,6 +114,7 @@ def load_library() -> Any:
         if major != ABI_MAJOR:
             tried.append(f"  {how}: {what}: ABI major {major}, need {ABI_MAJOR}")
             continue
+        loaded_from = f"{what} ({how})"
         return lib
     raise LibraryNotFoundError(
         f"evsendfile: cannot load {SONAME}. Tried, in order:\n"
