@@ -1,0 +1,127 @@
+/* request.c -- a strict HTTP/1.x request-head parser (RFC 9112).
+ * Stateless: called again from the start whenever more bytes arrive. */
+#include "request.h"
+
+#include <string.h>
+#include <strings.h>
+
+int slice_is(struct slice s, const char *lit) {
+    return s.p != NULL && strlen(lit) == s.n && strncasecmp(s.p, lit, s.n) == 0;
+}
+
+static int is_tchar(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* Next line [*p, eol) without its CRLF (or bare LF); NULL if none complete. */
+static const char *next_line(const char *p, const char *end, const char **next) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    if (nl == NULL) return NULL;
+    *next = nl + 1;
+    return (nl > p && nl[-1] == '\r') ? nl - 1 : nl;
+}
+
+/* Does a comma-separated token list contain `token`? */
+static int list_has(struct slice v, const char *token) {
+    size_t tl = strlen(token);
+    const char *p = v.p, *end = v.p + v.n;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) p++;
+        const char *s = p;
+        while (p < end && *p != ',') p++;
+        const char *e = p;
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t')) e--;
+        if ((size_t)(e - s) == tl && strncasecmp(s, token, tl) == 0) return 1;
+    }
+    return 0;
+}
+
+static int parse_request_line(const char *p, const char *eol, struct request *req) {
+    const char *sp1 = memchr(p, ' ', (size_t)(eol - p));
+    if (sp1 == NULL || sp1 == p) return 400;
+    const char *t = sp1 + 1;
+    const char *sp2 = memchr(t, ' ', (size_t)(eol - t));
+    if (sp2 == NULL || sp2 == t) return 400;
+    for (const char *q = p; q < sp1; q++)
+        if (!is_tchar((unsigned char)*q)) return 400;
+    for (const char *q = t; q < sp2; q++)
+        if ((unsigned char)*q <= 0x20 || (unsigned char)*q >= 0x7f) return 400;
+    if (*t != '/') return 400; /* origin-form only */
+    req->method = (struct slice){p, (size_t)(sp1 - p)};
+    req->target = (struct slice){t, (size_t)(sp2 - t)};
+    const char *v = sp2 + 1;
+    size_t vl = (size_t)(eol - v);
+    if (vl != 8 || memcmp(v, "HTTP/", 5) != 0 || v[6] != '.' || v[5] < '0' || v[5] > '9' ||
+        v[7] < '0' || v[7] > '9')
+        return 400;
+    if (v[5] != '1') return 505;
+    req->minor = v[7] - '0';
+    return 0;
+}
+
+/* Stores a header we care about; a repeated singleton is an error. */
+static int keep(struct slice *dst, struct slice val) {
+    if (dst->p != NULL) return 400;
+    *dst = val;
+    return 0;
+}
+
+int request_parse(const char *buf, size_t len, int full, struct request *req) {
+    const char *p = buf, *end = buf + len, *next;
+    struct slice connection = {NULL, 0}, content_length = {NULL, 0};
+    memset(req, 0, sizeof *req);
+
+    while (p < end && (*p == '\r' || *p == '\n')) p++; /* stray CRLFs between requests */
+    const char *eol = next_line(p, end, &next);
+    if (eol == NULL) {
+        if ((size_t)(end - p) > REQUEST_LINE_MAX || full) return 414;
+        return PARSE_AGAIN;
+    }
+    if ((size_t)(eol - p) > REQUEST_LINE_MAX) return 414;
+    int st = parse_request_line(p, eol, req);
+    if (st != 0) return st;
+
+    int nheaders = 0;
+    for (p = next;; p = next) {
+        eol = next_line(p, end, &next);
+        if (eol == NULL) return full ? 431 : PARSE_AGAIN;
+        if (eol == p) break; /* the blank line */
+        if (++nheaders > REQUEST_HEADERS_MAX) return 431;
+        const char *colon = memchr(p, ':', (size_t)(eol - p));
+        if (colon == NULL || colon == p) return 400; /* also catches obs-fold lines */
+        for (const char *q = p; q < colon; q++)
+            if (!is_tchar((unsigned char)*q)) return 400;
+        const char *v = colon + 1, *ve = eol;
+        while (v < ve && (*v == ' ' || *v == '\t')) v++;
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+        for (const char *q = v; q < ve; q++)
+            if ((unsigned char)*q < 0x20 && *q != '\t') return 400; /* CR, NUL, ... */
+        struct slice name = {p, (size_t)(colon - p)}, val = {v, (size_t)(ve - v)};
+        if (slice_is(name, "host")) st = keep(&req->host, val);
+        else if (slice_is(name, "range")) st = keep(&req->range, val);
+        else if (slice_is(name, "if-modified-since")) st = keep(&req->if_modified_since, val);
+        else if (slice_is(name, "if-none-match")) st = keep(&req->if_none_match, val);
+        else if (slice_is(name, "if-range")) st = keep(&req->if_range, val);
+        else if (slice_is(name, "content-length")) st = keep(&content_length, val);
+        else if (slice_is(name, "transfer-encoding")) req->has_body = 1;
+        else if (slice_is(name, "connection")) connection = val; /* several: the last decides */
+        if (st != 0) return st;
+    }
+    req->head_len = (size_t)(next - buf);
+
+    if (req->minor >= 1 && req->host.p == NULL) return 400;
+    if (content_length.p != NULL) {
+        if (content_length.n == 0 || content_length.n > 18) return 400;
+        for (size_t i = 0; i < content_length.n; i++)
+            if (content_length.p[i] < '0' || content_length.p[i] > '9') return 400;
+        for (size_t i = 0; i < content_length.n; i++)
+            if (content_length.p[i] != '0') req->has_body = 1;
+    }
+    req->keep_alive = req->minor >= 1 ? 1 : 0;
+    if (connection.p != NULL) {
+        if (list_has(connection, "close")) req->keep_alive = 0;
+        else if (list_has(connection, "keep-alive")) req->keep_alive = 1;
+    }
+    return PARSE_OK;
+}

@@ -1,0 +1,307 @@
+/* respond.c -- static files: lookup, conditional requests, ranges, headers.
+ *
+ * Every response, even an error or a 304, goes out through conn_send(), i.e.
+ * sf_send_async() with the status line and headers as the transfer's `head`.
+ * A response without a body uses a zero-length region: of the file itself
+ * when one is open, otherwise of g_cfg.empty_fd (an empty memfd).  A
+ * zero-length region costs one writev of the head; no special case needed. */
+#include "respond.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mime.h"
+#include "path.h"
+#include "range.h"
+
+/* ----------------------------------------------------------- helpers */
+
+struct head {
+    char   b[4096];
+    size_t n;
+};
+
+static void add(struct head *h, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int r = vsnprintf(h->b + h->n, sizeof h->b - h->n, fmt, ap);
+    va_end(ap);
+    if (r > 0) h->n += (size_t)r < sizeof h->b - h->n ? (size_t)r : sizeof h->b - h->n - 1;
+}
+
+static const char *reason(int status) {
+    switch (status) {
+    case 200: return "OK";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 416: return "Range Not Satisfiable";
+    case 431: return "Request Header Fields Too Large";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Internal Server Error";
+    }
+}
+
+void http_date(time_t t, char out[64]) {
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 64, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+/* IMF-fixdate only (what every client sends); -1 if it is not one. */
+static time_t parse_http_date(struct slice s) {
+    char tmp[64];
+    struct tm tm;
+    if (s.n == 0 || s.n >= sizeof tmp) return -1;
+    memcpy(tmp, s.p, s.n);
+    tmp[s.n] = '\0';
+    memset(&tm, 0, sizeof tm);
+    const char *end = strptime(tmp, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    if (end == NULL || *end != '\0') return -1;
+    return timegm(&tm);
+}
+
+/* The status line, Server, Date and Connection. */
+static void start_head(struct head *h, struct conn *c, int status, int minor) {
+    h->n = 0;
+    add(h, "HTTP/1.1 %d %s\r\nServer: evsendfile-httpd\r\nDate: %s\r\n", status, reason(status),
+        worker_date(conn_worker(c)));
+    if (!conn_keep_alive(c)) add(h, "Connection: close\r\n");
+    else if (minor == 0) add(h, "Connection: keep-alive\r\n");
+    conn_response(c)->status = status;
+}
+
+/* A short text/plain response (no body for HEAD, 304). */
+static int send_simple(struct conn *c, int status, int minor, const char *extra) {
+    struct response *rs = conn_response(c);
+    struct head h;
+    char body[80];
+    int bl = snprintf(body, sizeof body, "%d %s\n", status, reason(status));
+    response_release(rs); /* the file, if any, is not needed for this answer */
+    start_head(&h, c, status, minor);
+    if (extra) add(&h, "%s", extra);
+    if (status != 304) add(&h, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n", bl);
+    add(&h, "\r\n");
+    if (status != 304 && !rs->head_only) add(&h, "%s", body);
+    return conn_send(c, h.b, h.n, g_cfg.empty_fd, 0, 0, NULL, 0);
+}
+
+int respond_error(struct conn *c, int status) {
+    struct response *rs = conn_response(c);
+    response_release(rs);
+    rs->head_only = 0;
+    snprintf(rs->log, sizeof rs->log, "-");
+    conn_set_keep_alive(c, 0);
+    return send_simple(c, status, 1, NULL);
+}
+
+static int status_for_errno(int err) {
+    switch (err) {
+    case ENOENT: case ENOTDIR: case ENAMETOOLONG: return 404;
+    case EACCES: case EPERM: case EXDEV: case ELOOP: return 403;
+    case EMFILE: case ENFILE: return 503;
+    default: return 500;
+    }
+}
+
+/* ---------------------------------------------------- validators */
+
+/* If-None-Match: a list of entity tags or "*"; weak comparison. */
+static int etag_listed(struct slice v, const char *etag) {
+    const char *p = v.p, *end = v.p + v.n;
+    size_t el = strlen(etag);
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ',')) p++;
+        if (p < end && *p == '*') return 1;
+        if (end - p >= 2 && p[0] == 'W' && p[1] == '/') p += 2;
+        const char *s = p;
+        if (p < end && *p == '"') {
+            p++;
+            while (p < end && *p != '"') p++;
+            if (p < end) p++;
+        }
+        if ((size_t)(p - s) == el && memcmp(s, etag, el) == 0) return 1;
+        while (p < end && *p != ',') p++;
+    }
+    return 0;
+}
+
+/* If-Range: the Range applies only while the validator still matches
+ * (strong comparison for an entity tag, exact time for a date). */
+static int if_range_holds(struct slice v, const char *etag, time_t mtime) {
+    if (v.p == NULL) return 1;
+    if (v.n > 0 && (v.p[0] == '"' || v.p[0] == 'W'))
+        return v.n == strlen(etag) && memcmp(v.p, etag, v.n) == 0;
+    return parse_http_date(v) == mtime;
+}
+
+/* ---------------------------------------------------- the file */
+
+static int is_method(struct slice m, const char *name) {
+    return m.n == strlen(name) && memcmp(m.p, name, m.n) == 0; /* methods are case-sensitive */
+}
+
+/* A directory without its trailing slash: redirect, so relative links work. */
+static int redirect_to_dir(struct conn *c, const struct request *req) {
+    const char *t = req->target.p;
+    size_t pl = strcspn(t, "?# \r\n");
+    if (pl > req->target.n) pl = req->target.n;
+    char loc[REQUEST_LINE_MAX + 64];
+    snprintf(loc, sizeof loc, "Location: %.*s/%.*s\r\n", (int)pl, t, (int)(req->target.n - pl), t + pl);
+    return send_simple(c, 301, req->minor, loc);
+}
+
+#define OPEN_REDIRECTED (-1) /* a 301 is on its way */
+#define OPEN_FAILED (-2)     /* sending the 301 failed: close */
+
+/* Opens the file for rel (index.html for a directory).  fd, OPEN_*, or -status. */
+static int open_file(struct conn *c, const struct request *req, char *rel, size_t cap, int slash,
+                     struct stat *st) {
+    int fd = path_open(rel);
+    if (fd < 0) return -status_for_errno(-fd);
+    if (fstat(fd, st) != 0) {
+        close(fd);
+        return -500;
+    }
+    if (S_ISDIR(st->st_mode)) {
+        close(fd);
+        if (!slash) return redirect_to_dir(c, req) < 0 ? OPEN_FAILED : OPEN_REDIRECTED;
+        size_t n = strlen(rel);
+        if (strcmp(rel, ".") == 0) n = 0;
+        if (n + sizeof "/index.html" > cap) return -414;
+        memcpy(rel + n, n ? "/index.html" : "index.html", n ? sizeof "/index.html" : sizeof "index.html");
+        fd = path_open(rel);
+        if (fd < 0) return -status_for_errno(-fd); /* no directory listings */
+        if (fstat(fd, st) != 0) {
+            close(fd);
+            return -500;
+        }
+    }
+    if (!S_ISREG(st->st_mode)) { /* FIFOs, devices, sockets, a directory named index.html */
+        close(fd);
+        return -403;
+    }
+    return fd;
+}
+
+static void new_boundary(char *out, size_t cap) {
+    static _Thread_local uint64_t x;
+    if (x == 0) x = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)&x ^ 0x9e3779b97f4a7c15ull;
+    x ^= x << 13; /* xorshift64: unpredictable enough not to appear in a file by chance */
+    x ^= x >> 7;
+    x ^= x << 17;
+    snprintf(out, cap, "evsf%016llx", (unsigned long long)x);
+}
+
+int respond(struct conn *c, const struct request *req) {
+    struct response *rs = conn_response(c);
+    int get = is_method(req->method, "GET"), head = is_method(req->method, "HEAD");
+    response_release(rs);
+    rs->head_only = head;
+    if (g_cfg.access_log)
+        snprintf(rs->log, sizeof rs->log, "%.*s %.*s HTTP/1.%d", (int)req->method.n, req->method.p,
+                 (int)(req->target.n > 120 ? 120 : req->target.n), req->target.p, req->minor);
+    conn_set_keep_alive(c, req->keep_alive);
+
+    if (req->has_body) { /* we read no bodies: the rest of the stream is not a request */
+        conn_set_keep_alive(c, 0);
+        return send_simple(c, 413, req->minor, NULL);
+    }
+    if (!get && !head) return send_simple(c, 405, req->minor, "Allow: GET, HEAD\r\n");
+
+    char rel[PATH_MAX];
+    int slash;
+    int st = path_from_target(req->target.p, req->target.n, g_cfg.dotfiles, rel, sizeof rel, &slash);
+    if (st != 0) return send_simple(c, st, req->minor, NULL);
+    struct stat sb;
+    int fd = open_file(c, req, rel, sizeof rel, slash, &sb);
+    if (fd == OPEN_REDIRECTED) return 0;
+    if (fd == OPEN_FAILED) return -1;
+    if (fd < 0) return send_simple(c, -fd, req->minor, NULL);
+    rs->fd = fd;
+    rs->size = (uint64_t)sb.st_size;
+    rs->ctype = mime_type(rel);
+
+    char etag[64], lastmod[64], validators[160];
+    snprintf(etag, sizeof etag, "\"%llx-%llx\"", (unsigned long long)rs->size,
+             (unsigned long long)sb.st_mtim.tv_sec * 1000000000ull + (unsigned long long)sb.st_mtim.tv_nsec);
+    http_date(sb.st_mtime, lastmod);
+    snprintf(validators, sizeof validators, "Last-Modified: %s\r\nETag: %s\r\n", lastmod, etag);
+
+    /* If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2). */
+    if (req->if_none_match.p != NULL) {
+        if (etag_listed(req->if_none_match, etag)) return send_simple(c, 304, req->minor, validators);
+    } else if (req->if_modified_since.p != NULL) {
+        time_t ims = parse_http_date(req->if_modified_since);
+        if (ims != -1 && sb.st_mtime <= ims) return send_simple(c, 304, req->minor, validators);
+    }
+
+    int n = 0;
+    if (req->range.p != NULL && if_range_holds(req->if_range, etag, sb.st_mtime))
+        n = range_parse(req->range.p, req->range.n, rs->size, rs->parts);
+    if (n == RANGE_UNSATISFIABLE) {
+        char cr[64];
+        snprintf(cr, sizeof cr, "Content-Range: bytes */%llu\r\n", (unsigned long long)rs->size);
+        return send_simple(c, 416, req->minor, cr);
+    }
+
+    struct head h;
+    uint64_t off = 0, count = rs->size;
+    start_head(&h, c, n > 0 ? 206 : 200, req->minor);
+    add(&h, "%sAccept-Ranges: bytes\r\n", validators);
+    if (n == 1) {
+        off = rs->parts[0].first;
+        count = rs->parts[0].last - off + 1;
+        add(&h, "Content-Type: %s\r\nContent-Length: %llu\r\nContent-Range: bytes %llu-%llu/%llu\r\n\r\n",
+            rs->ctype, (unsigned long long)count, (unsigned long long)off,
+            (unsigned long long)rs->parts[0].last, (unsigned long long)rs->size);
+    } else if (n > 1) {
+        rs->nparts = n;
+        new_boundary(rs->boundary, sizeof rs->boundary);
+        add(&h, "Content-Type: multipart/byteranges; boundary=%s\r\nContent-Length: %llu\r\n\r\n",
+            rs->boundary,
+            (unsigned long long)range_multipart_length(rs->parts, n, rs->boundary, rs->ctype, rs->size));
+        if (!head) { /* part 0's header rides in the same head; respond_next_part does the rest */
+            h.n += range_part_header(h.b + h.n, sizeof h.b - h.n, rs->boundary, rs->ctype, &rs->parts[0],
+                                     rs->size, 0);
+            off = rs->parts[0].first;
+            count = rs->parts[0].last - off + 1;
+            rs->next_part = 1;
+        }
+    } else {
+        add(&h, "Content-Type: %s\r\nContent-Length: %llu\r\n\r\n", rs->ctype, (unsigned long long)count);
+    }
+    if (head) off = count = 0;
+    return conn_send(c, h.b, h.n, rs->fd, off, count, NULL, 0);
+}
+
+int respond_next_part(struct conn *c) {
+    struct response *rs = conn_response(c);
+    if (rs->head_only || rs->nparts < 2 || rs->next_part >= rs->nparts) return 0;
+    int i = rs->next_part++;
+    char head[512], tail[64];
+    size_t hn = range_part_header(head, sizeof head, rs->boundary, rs->ctype, &rs->parts[i], rs->size, i);
+    size_t tn = i == rs->nparts - 1 ? range_closing(tail, sizeof tail, rs->boundary) : 0;
+    uint64_t count = rs->parts[i].last - rs->parts[i].first + 1;
+    int r = conn_send(c, head, hn, rs->fd, rs->parts[i].first, count, tail, tn);
+    return r < 0 ? r : 1;
+}
+
+void response_release(struct response *rs) {
+    if (rs->fd >= 0) close(rs->fd);
+    rs->fd = -1;
+    rs->nparts = rs->next_part = 0;
+    rs->body_sent = 0;
+    rs->status = 0;
+}
