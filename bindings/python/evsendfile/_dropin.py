@@ -66,13 +66,23 @@ def create_sendfile_callable(
     - write_timeout: if the client accepts no byte for that many seconds (or
       the buffered head does not drain in that time) the connection is
       aborted and TimeoutError raised.
+    - TLS in user space (no kernel TLS): the engine cannot encrypt, so the
+      transfer goes through loop.sendfile(..., fallback=True), as in the
+      reference module (there write_timeout bounds each of drain and transfer).
     """
     transport = writer.transport
+    # The engine writes plain bytes to the socket: fine for TCP and for kernel
+    # TLS; user-space TLS (or no socket at all) has to go through the transport.
+    has_socket = transport.get_extra_info("socket") is not None
+    use_engine = has_socket and (not is_tls(transport) or can_use_sendfile(writer))
 
     async def sendfile(path: Union[Path, str], offset: int, count: int) -> None:
         if count <= 0:
             return
         if writer.is_closing() or transport is None or transport.is_closing():
+            return
+        if not use_engine:
+            await _through_transport(path, offset, count)
             return
         try:
             await send_file(writer, path, offset, count, idle_timeout=write_timeout)
@@ -85,6 +95,24 @@ def create_sendfile_callable(
             if e.errno != errno.ERANGE:
                 raise
             _short(path, offset, count, 0)  # region beyond the end of the file
+
+    async def _through_transport(path: Union[Path, str], offset: int, count: int) -> None:
+        # TLS in user space: the bytes must be encrypted by the transport, so
+        # do what the reference module does: loop.sendfile with its fallback.
+        try:
+            await asyncio.wait_for(writer.drain(), write_timeout)
+            with open(path, "rb", buffering=0) as f:
+                sent = await asyncio.wait_for(
+                    asyncio.get_running_loop().sendfile(transport, f, offset, count, fallback=True),
+                    write_timeout,
+                )
+        except ConnectionError:
+            return
+        except asyncio.TimeoutError:
+            transport.abort()
+            raise TimeoutError(errno.ETIMEDOUT, "client accepted no bytes within write_timeout") from None
+        if sent < count:
+            _short(path, offset, count, sent)
 
     def _short(path: Union[Path, str], offset: int, count: int, sent: int) -> None:
         logger.warning(

@@ -1,0 +1,129 @@
+"""Regions past 4 GiB (sparse file), descriptor hygiene, library loading."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import connect, make_file, open_fds, read_to_eof, run, serve
+
+import evsendfile
+from evsendfile import _ffi
+
+GIB4 = 4 << 30
+WINDOW = 32 << 20  # the region is 64 MiB: 32 MiB each side of the 4 GiB mark
+
+
+def test_region_crossing_4gib_of_a_sparse_file(tmp_path):
+    path = tmp_path / "sparse.bin"
+    marker = os.urandom(1 << 20)  # 1 MiB of real bytes straddling 4 GiB
+    with open(path, "wb") as f:
+        f.truncate(GIB4 + WINDOW)
+        f.seek(GIB4 - len(marker) // 2)
+        f.write(marker)
+    if os.stat(path).st_blocks * 512 > 64 << 20:
+        pytest.skip("this filesystem does not keep files sparse")
+    expected = bytearray(2 * WINDOW)
+    at = WINDOW - len(marker) // 2
+    expected[at : at + len(marker)] = marker
+    sent = []
+
+    async def handler(r, w):
+        sent.append(await evsendfile.send_file(w, path, GIB4 - WINDOW, 2 * WINDOW))
+        sent.append(await evsendfile.send_file(w, path, GIB4 + WINDOW - 5))  # to EOF
+        await evsendfile.create_sendfile_callable(w)(path, GIB4 - 3, 6)
+
+    async def main():
+        async with serve(handler) as port:
+            r, w = await connect(port)
+            got = await read_to_eof(r)
+            w.close()
+        return got
+
+    got = run(main(), timeout=120)
+    assert sent == [2 * WINDOW, 5]
+    assert len(got) == 2 * WINDOW + 5 + 6
+    body = got[: 2 * WINDOW]
+    # the bytes on both sides of the 4 GiB mark, then the whole region
+    assert body[WINDOW - 4096 : WINDOW + 4096] == bytes(expected[WINDOW - 4096 : WINDOW + 4096])
+    assert body == bytes(expected)
+    assert got[2 * WINDOW :] == bytes(5) + marker[len(marker) // 2 - 3 : len(marker) // 2 + 3]
+
+
+def test_descriptor_count_is_stable(tmp_path):
+    path = tmp_path / "f.bin"
+    data = make_file(path, 200_000)
+
+    async def handler(r, w):
+        sendfile = evsendfile.create_sendfile_callable(w)
+        while True:
+            line = await r.readline()
+            if not line:
+                return
+            kind = line.strip()
+            if kind == b"path":
+                await evsendfile.send_file(w, path, head=b"H")
+            elif kind == b"fd":
+                with open(path, "rb") as f:
+                    await evsendfile.send_file(w, f, 0)
+            elif kind == b"missing":
+                try:
+                    await evsendfile.send_file(w, tmp_path / "missing")
+                except FileNotFoundError:
+                    w.write(b"E")
+            elif kind == b"dropin":
+                await sendfile(path, 0, len(data))
+            elif kind == b"cancel":
+                t = asyncio.ensure_future(evsendfile.send_file(w, path))
+                await asyncio.sleep(0)
+                t.cancel()
+                try:
+                    await t
+                except asyncio.CancelledError:
+                    return
+
+    async def session(kinds):
+        async with serve(handler) as port:
+            r, w = await connect(port)
+            for k in kinds:
+                w.write(k + b"\n")
+            w.write_eof()
+            await read_to_eof(r)
+            w.close()
+
+    async def main():
+        await session([b"path"])  # starts the worker thread (its pipe and epoll fds)
+        gc.collect()
+        before = open_fds()
+        for _ in range(10):
+            await session([b"path", b"fd", b"missing", b"dropin"] * 3)
+            await session([b"path", b"cancel"])
+        gc.collect()
+        return before, open_fds()
+
+    before, after = run(main(), timeout=120)
+    assert after == before
+
+
+def test_loader_reports_every_place_it_tried(tmp_path):
+    env = dict(os.environ, EVSENDFILE_LIBRARY=str(tmp_path / "nope" / "libevsendfile.so.1"), LD_LIBRARY_PATH="")
+    code = "import evsendfile"
+    pkg_dir = os.path.dirname(os.path.dirname(os.path.abspath(_ffi.__file__)))
+    p = subprocess.run([sys.executable, "-c", code], cwd=pkg_dir, env=env, capture_output=True, text=True)
+    if p.returncode == 0:
+        pytest.skip("libevsendfile.so.1 is installed in a standard path or next to the package")
+    assert "LibraryNotFoundError" in p.stderr
+    for needle in ("next to the package", "$EVSENDFILE_LIBRARY", str(tmp_path / "nope"), "standard library paths"):
+        assert needle in p.stderr, (needle, p.stderr)
+
+
+def test_loader_uses_the_environment_variable():
+    wanted = os.environ.get("EVSENDFILE_LIBRARY")
+    if not wanted:
+        pytest.skip("EVSENDFILE_LIBRARY is not set")
+    assert _ffi.loaded_from.startswith(wanted) or "next to the package" in _ffi.loaded_from
+    assert evsendfile.library_version() == "1.0.0"
