@@ -1,0 +1,141 @@
+//! Helpers shared by the integration tests: patterned files, loopback
+//! connections, a reader thread, a completion recorder, bounded loop runs.
+#![allow(dead_code)]
+
+use std::cell::Cell;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use evsendfile::{Error, EventLoop};
+
+/// Values the C compiler reported (written by build.rs from probe/layout.c).
+pub mod c {
+    #![allow(dead_code, non_upper_case_globals)]
+    include!(concat!(env!("OUT_DIR"), "/c_layout.rs"));
+}
+
+pub fn errno(v: i128) -> i32 {
+    v as i32
+}
+
+/// Generous guard so a broken test fails instead of hanging.
+pub const GUARD: Duration = Duration::from_secs(60);
+
+/// Bytes that differ from their neighbours and do not repeat every 256 bytes,
+/// so a shifted, duplicated or missing chunk shows up.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len as u64).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 ^ (i >> 20) as u8).collect()
+}
+
+/// A file in the temp dir, removed on drop.
+pub struct TempFile {
+    pub path: PathBuf,
+}
+
+impl TempFile {
+    fn fresh_path(tag: &str) -> PathBuf {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        std::env::temp_dir().join(format!("evsendfile-rs-{}-{n}-{tag}", std::process::id()))
+    }
+
+    pub fn with(data: &[u8]) -> TempFile {
+        let path = Self::fresh_path("data");
+        File::create(&path).unwrap().write_all(data).unwrap();
+        TempFile { path }
+    }
+
+    /// A sparse file of `len` zero bytes (cheap, even when large).
+    pub fn sparse(len: u64) -> TempFile {
+        let path = Self::fresh_path("sparse");
+        File::create(&path).unwrap().set_len(len).unwrap();
+        TempFile { path }
+    }
+
+    pub fn open(&self) -> File {
+        File::open(&self.path).unwrap()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// A connected loopback pair: (server side, non-blocking; client side, blocking).
+pub fn tcp_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    server.set_nonblocking(true).unwrap();
+    client.set_read_timeout(Some(GUARD)).unwrap();
+    (server, client)
+}
+
+/// Reads everything until EOF on a thread.
+pub fn read_all(mut client: TcpStream) -> JoinHandle<io::Result<Vec<u8>>> {
+    thread::spawn(move || {
+        let mut v = Vec::new();
+        client.read_to_end(&mut v)?;
+        Ok(v)
+    })
+}
+
+/// Records the completion closure's argument (and that it ran once).
+#[derive(Clone, Default)]
+pub struct Outcome(Rc<Cell<Option<Result<u64, Error>>>>, Rc<Cell<u32>>);
+
+impl Outcome {
+    pub fn new() -> Outcome {
+        Outcome::default()
+    }
+
+    pub fn callback(&self) -> impl FnOnce(Result<u64, Error>) + 'static {
+        let me = self.clone();
+        move |r| {
+            me.1.set(me.1.get() + 1);
+            me.0.set(Some(r));
+        }
+    }
+
+    pub fn calls(&self) -> u32 {
+        self.1.get()
+    }
+
+    pub fn get(&self) -> Option<Result<u64, Error>> {
+        self.0.get()
+    }
+}
+
+/// Turns the loop (bounded in count and time) until `done()`; returns the turns taken.
+pub fn run_until(lp: &EventLoop, mut done: impl FnMut() -> bool) -> usize {
+    let start = Instant::now();
+    for turn in 0..10_000_000 {
+        if done() {
+            return turn;
+        }
+        assert!(start.elapsed() < GUARD, "loop did not finish within {GUARD:?}");
+        assert!(lp.run_once().unwrap(), "nothing pending, but not done");
+    }
+    panic!("too many loop turns");
+}
+
+/// Sets a flag when dropped (to see whether a closure was dropped unrun).
+pub struct DropFlag(pub Rc<Cell<bool>>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
