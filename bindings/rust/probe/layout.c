@@ -73,6 +73,8 @@ int main(void) {
     SIGNED(EPIPE);
     SIGNED(ECONNRESET);
     SIGNED(EBADF);
+    SIGNED(ENOTSOCK);
+    SIGNED(EPROTOTYPE);
     SIGNED(SIGPIPE);
     return 0;
 }

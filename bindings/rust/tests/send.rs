@@ -273,3 +273,31 @@ fn dropping_the_region_file_early_is_fine() {
     assert_eq!(out.get(), Some(Ok(data.len() as u64)));
     assert!(reader.join().unwrap().unwrap() == data);
 }
+
+#[test]
+fn a_file_shrinking_mid_transfer_ends_truncated() {
+    for no_sendfile in [false, true] {
+        let data = pattern(4 * 1024 * 1024);
+        let file = TempFile::with(&data);
+        let (server, client) = tcp_pair();
+        let lp = EventLoop::new().unwrap();
+        let out = Outcome::new();
+        let opts = Options::new().max_chunk(64 * 1024).no_sendfile(no_sendfile);
+        let t = send(&lp, &server, &Region::path(file.path()), &opts, out.callback()).unwrap();
+        assert!(lp.run_once().unwrap());
+        assert!(t.body_sent() <= 64 * 1024 && out.calls() == 0);
+        std::fs::OpenOptions::new().write(true).open(file.path()).unwrap().set_len(128 * 1024).unwrap();
+        let reader = read_all(client);
+        lp.run().unwrap();
+        assert_eq!(out.get(), Some(Err(Error::Truncated)), "no_sendfile={no_sendfile}");
+        // sendfile stops at the new end; the copy path also sends what it had already read.
+        let sent = t.body_sent() as usize;
+        if no_sendfile {
+            assert!((128 * 1024..data.len()).contains(&sent), "body_sent {sent}");
+        } else {
+            assert_eq!(sent, 128 * 1024);
+        }
+        drop(server);
+        assert!(reader.join().unwrap().unwrap() == data[..sent]);
+    }
+}
