@@ -9,6 +9,7 @@ import os
 import random
 import socket
 import struct
+import time
 
 import pytest
 from conftest import connect, make_file, read_to_eof, run, serve, unread_bytes, unsent_bytes, wait_until
@@ -213,3 +214,37 @@ def test_idle_timeout_raises_timeouterror_and_aborts(tmp_path):
     assert kind == "raised" and isinstance(exc, TimeoutError), parked.outcome
     assert exc.sf_status == -30002
     assert parked.closing is True
+
+
+def test_cancel_after_c_side_finished_but_before_the_loop_heard(tmp_path):
+    # The done callback has already queued its result for the loop when the
+    # task is cancelled: the late result must land on the cancelled future
+    # without an error, and the finished transfer must not be reported as
+    # partial.  The loop thread is held (no await) while the C side finishes.
+    path = tmp_path / "f.bin"
+    data = make_file(path, 100_000)
+
+    async def main():
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        b.settimeout(30)
+        try:
+            task = asyncio.ensure_future(evsendfile.send_file(a, path))
+            await asyncio.sleep(0)  # the task submits and awaits its future
+            assert not task.done()
+            got = bytearray()
+            while len(got) < len(data):
+                got += b.recv(1 << 20)
+            deadline = time.monotonic() + 30
+            while _worker._pending:  # the callback has run on the worker thread
+                assert time.monotonic() < deadline
+                time.sleep(0.001)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            return bytes(got)
+        finally:
+            a.close()
+            b.close()
+
+    assert run(main()) == data
