@@ -1,0 +1,139 @@
+/* seam.c -- see seam.h. */
+#include "seam.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+seam_t seam;
+static evsf_syscalls_t g_real;
+
+/* Decides for call number seam->calls (already incremented). */
+static int should_inject(seam_channel_t *c) {
+    const seam_fault_t *f = &c->fault;
+    if (f->err == 0 || c->calls < f->first) return 0;
+    if (f->times && c->injected >= f->times) return 0;
+    if (f->every && (c->calls - f->first) % f->every != 0) return 0;
+    return 1;
+}
+
+static size_t capped(seam_channel_t *c, size_t count) {
+    if (c->fault.cap && count > c->fault.cap) {
+        c->capped++;
+        return c->fault.cap;
+    }
+    return count;
+}
+
+static int cork_state(int fd) {
+    int on = 0;
+    socklen_t len = sizeof on;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, &len) != 0) return -1;
+    return on != 0;
+}
+
+static ssize_t finish(seam_channel_t *c, int fd, uint64_t off, size_t count, ssize_t ret, int err,
+                      int corked) {
+    if (ret < 0 && (err == EAGAIN || err == EWOULDBLOCK)) c->eagain++;
+    if (ret > 0) c->bytes += (uint64_t)ret;
+    if (c->logged < SEAM_LOG_MAX) {
+        seam_call_t *e = &c->log[c->logged++];
+        e->fd = fd;
+        e->off = off;
+        e->count = count;
+        e->ret = ret;
+        e->err = ret < 0 ? err : 0;
+        e->corked = corked;
+    }
+    errno = err;
+    return ret;
+}
+
+static ssize_t w_sendfile(int out_fd, int in_fd, off_t *offset, size_t count) {
+    seam_channel_t *c = &seam.sendfile;
+    c->calls++;
+    uint64_t off = (uint64_t)*offset;
+    int corked = cork_state(out_fd);
+    if (should_inject(c)) {
+        c->injected++;
+        return finish(c, out_fd, off, count, -1, c->fault.err, corked);
+    }
+    ssize_t ret;
+    if (seam.sendfile_hook && seam.sendfile_hook(out_fd, in_fd, offset, count, &ret))
+        return finish(c, out_fd, off, count, ret, errno, corked);
+    ret = g_real.sendfile(out_fd, in_fd, offset, capped(c, count));
+    return finish(c, out_fd, off, count, ret, errno, corked);
+}
+
+static ssize_t w_pread(int fd, void *buf, size_t count, off_t offset) {
+    seam_channel_t *c = &seam.pread;
+    c->calls++;
+    if (should_inject(c)) {
+        c->injected++;
+        return finish(c, fd, (uint64_t)offset, count, -1, c->fault.err, -1);
+    }
+    ssize_t ret;
+    if (seam.pread_hook && seam.pread_hook(fd, buf, count, offset, &ret))
+        return finish(c, fd, (uint64_t)offset, count, ret, errno, -1);
+    ret = g_real.pread(fd, buf, capped(c, count), offset);
+    return finish(c, fd, (uint64_t)offset, count, ret, errno, -1);
+}
+
+static ssize_t w_read(int fd, void *buf, size_t count) {
+    seam_channel_t *c = &seam.read;
+    c->calls++;
+    if (should_inject(c)) {
+        c->injected++;
+        return finish(c, fd, 0, count, -1, c->fault.err, -1);
+    }
+    ssize_t ret = g_real.read(fd, buf, capped(c, count));
+    return finish(c, fd, 0, count, ret, errno, -1);
+}
+
+static ssize_t w_sendmsg(int fd, const struct msghdr *msg, int flags) {
+    seam_channel_t *c = &seam.sendmsg;
+    c->calls++;
+    size_t total = 0;
+    for (size_t i = 0; i < msg->msg_iovlen; i++) total += msg->msg_iov[i].iov_len;
+    int corked = cork_state(fd);
+    if (should_inject(c)) {
+        c->injected++;
+        return finish(c, fd, 0, total, -1, c->fault.err, corked);
+    }
+    size_t allow = capped(c, total);
+    if (allow == total) {
+        ssize_t ret = g_real.sendmsg(fd, msg, flags);
+        return finish(c, fd, 0, total, ret, errno, corked);
+    }
+    /* Same message cut to `allow` bytes: a short write the engine must resume. */
+    struct iovec iov[16];
+    struct msghdr m = *msg;
+    size_t n = 0, left = allow;
+    for (size_t i = 0; i < msg->msg_iovlen && left > 0 && n < 16; i++, n++) {
+        iov[n] = msg->msg_iov[i];
+        if (iov[n].iov_len > left) iov[n].iov_len = left;
+        left -= iov[n].iov_len;
+    }
+    m.msg_iov = iov;
+    m.msg_iovlen = n;
+    ssize_t ret = g_real.sendmsg(fd, &m, flags);
+    return finish(c, fd, 0, total, ret, errno, corked);
+}
+
+void seam_install(void) {
+    evsf_syscalls_reset();
+    g_real = evsf_sys;
+    memset(&seam, 0, sizeof seam);
+    evsf_sys.sendfile = w_sendfile;
+    evsf_sys.pread = w_pread;
+    evsf_sys.read = w_read;
+    evsf_sys.sendmsg = w_sendmsg;
+}
+
+void seam_uninstall(void) {
+    evsf_syscalls_reset();
+    memset(&seam, 0, sizeof seam);
+}

@@ -1,0 +1,63 @@
+/* seam.h -- recording and fault-injecting wrappers around the library's
+ * syscall table (evsf_sys, src/syscalls.h).
+ *
+ * seam_install() zeroes the record and routes every engine syscall through
+ * the wrappers below, which call the real functions unless a fault says
+ * otherwise.  Counters tell a test that its fault really fired.
+ * Single-threaded use only (the loop thread that runs the transfer). */
+#ifndef EVSF_TEST_SEAM_H
+#define EVSF_TEST_SEAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "syscalls.h"
+
+/* Injects `err` on call numbers first, first+every, ... (1-based), at most
+ * `times` times (0 = no limit).  `cap` > 0 passes at most cap bytes to the
+ * real call, so it returns short.  err == 0 and cap == 0: no fault. */
+typedef struct seam_fault {
+    int err;
+    int first;
+    int every; /* 0 = only `first` (and following calls while times allows) */
+    int times;
+    size_t cap;
+} seam_fault_t;
+
+#define SEAM_LOG_MAX 8192
+
+typedef struct seam_call {
+    int fd;        /* out fd (sendfile, sendmsg) or source fd (pread, read) */
+    uint64_t off;  /* file offset (sendfile, pread) */
+    size_t count;  /* bytes asked */
+    ssize_t ret;   /* what the wrapper returned */
+    int err;       /* errno when ret < 0 */
+    int corked;    /* sendfile / sendmsg: TCP_CORK on out fd at call time (-1 = not TCP) */
+} seam_call_t;
+
+typedef struct seam_channel {
+    seam_fault_t fault;
+    int calls;     /* all calls */
+    int injected;  /* calls that got fault.err */
+    int capped;    /* calls whose count was cut by fault.cap */
+    int eagain;    /* real calls that returned EAGAIN */
+    uint64_t bytes;  /* bytes the wrapper reported moved */
+    seam_call_t log[SEAM_LOG_MAX];
+    int logged;
+} seam_channel_t;
+
+typedef struct seam {
+    seam_channel_t sendfile, pread, read, sendmsg;
+    /* Optional: runs before the real sendfile / pread; returning 1 means
+     * "handled": the wrapper returns *ret (errno already set). */
+    int (*sendfile_hook)(int out_fd, int in_fd, off_t *off, size_t count, ssize_t *ret);
+    int (*pread_hook)(int fd, void *buf, size_t count, off_t off, ssize_t *ret);
+} seam_t;
+
+extern seam_t seam;
+
+void seam_install(void);
+void seam_uninstall(void);
+
+#endif
