@@ -138,5 +138,5 @@ fn probe_layout(crate_dir: &Path, include_dir: Option<&Path>) {
 
 fn fail(msg: &str) -> ! {
     eprintln!("\nevsendfile build.rs: {msg}\n");
-    panic!("{msg}");
+    std::process::exit(1);
 }

@@ -21,6 +21,11 @@ use crate::sys;
 ///
 /// A panic in a completion closure stops the current run and resumes from
 /// `run`/`run_once`/`poll`, which the closure's caller then sees.
+///
+/// ```compile_fail
+/// let event_loop = evsendfile::EventLoop::new().unwrap();
+/// std::thread::spawn(move || event_loop.run()); // error: EventLoop is not Send
+/// ```
 pub struct EventLoop {
     pub(crate) inner: Rc<LoopInner>,
 }

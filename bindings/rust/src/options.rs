@@ -86,7 +86,7 @@ impl<'a> Options<'a> {
     }
 
     /// The C struct; its iovecs point into `iov`, which must outlive its use.
-    pub(crate) fn to_c(&self, iov: &mut [sys::iovec; 2]) -> sys::sf_options_t {
+    pub(crate) fn to_c(self, iov: &mut [sys::iovec; 2]) -> sys::sf_options_t {
         iov[0] = sys::iovec { iov_base: self.head.as_ptr() as *mut c_void, iov_len: self.head.len() };
         iov[1] = sys::iovec { iov_base: self.tail.as_ptr() as *mut c_void, iov_len: self.tail.len() };
         let mut opts = sys::sf_options_t {

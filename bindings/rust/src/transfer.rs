@@ -136,7 +136,14 @@ extern "C" fn on_done(_t: *mut sys::sf_transfer_t, status: c_int, body_sent: u64
 /// stay written (the peer saw a partial response).
 ///
 /// Dropping it after completion, or from inside any completion closure
-/// (its own included), is fine.
+/// (its own included), is fine.  `mem::forget` on it is safe too: the
+/// transfer then runs to its end and closes its descriptors.  It belongs to
+/// the loop's thread:
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<evsendfile::Transfer>(); // error: Transfer is not Send
+/// ```
 pub struct Transfer {
     shared: Rc<Shared>,
 }

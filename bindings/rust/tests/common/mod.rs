@@ -24,6 +24,11 @@ pub fn errno(v: i128) -> i32 {
     v as i32
 }
 
+/// EVSENDFILE_NO_SENDFILE=1 makes the library take the copy path everywhere.
+pub fn sendfile_disabled_by_env() -> bool {
+    std::env::var("EVSENDFILE_NO_SENDFILE").map(|v| !v.is_empty() && v != "0").unwrap_or(false)
+}
+
 /// Generous guard so a broken test fails instead of hanging.
 pub const GUARD: Duration = Duration::from_secs(60);
 
