@@ -179,6 +179,12 @@ int main(int argc, char **argv) {
         return 2;
     }
 
+    /* The library never raises SIGPIPE by its contract, and a server should
+     * not depend on that alone: ignore it.  EVSENDFILE_HTTPD_DEFAULT_SIGPIPE=1
+     * keeps the default action, so the tests can hold the library to its word. */
+    const char *keep = getenv("EVSENDFILE_HTTPD_DEFAULT_SIGPIPE");
+    if (keep == NULL || strcmp(keep, "1") != 0) signal(SIGPIPE, SIG_IGN);
+
     /* Workers inherit this mask: only the main thread takes the signals. */
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
