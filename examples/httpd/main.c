@@ -202,6 +202,12 @@ int main(int argc, char **argv) {
         }
     }
 
+    for (int i = 0; i < g_cfg.threads; i++) {
+        if (pthread_create(&workers[i].thread, NULL, worker_run, &workers[i]) != 0) {
+            fprintf(stderr, "evsendfile-httpd: cannot start thread %d\n", i);
+            return 1;
+        }
+    }
     char host[INET6_ADDRSTRLEN] = "?";
     int port;
     if (ss.ss_family == AF_INET6) {
@@ -219,12 +225,6 @@ int main(int argc, char **argv) {
            g_cfg.no_sendfile ? "copy path" : "sendfile", openat2_used ? "openat2" : "openat+check");
     fflush(stdout);
 
-    for (int i = 0; i < g_cfg.threads; i++) {
-        if (pthread_create(&workers[i].thread, NULL, worker_run, &workers[i]) != 0) {
-            fprintf(stderr, "evsendfile-httpd: cannot start thread %d\n", i);
-            return 1;
-        }
-    }
     int sig = 0;
     sigwait(&stop_signals, &sig);
     fprintf(stderr, "evsendfile-httpd: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");

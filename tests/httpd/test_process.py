@@ -1,0 +1,124 @@
+"""The program as a whole: command line, errors at start, threads, the copy
+path, the access log, and the graceful stop on SIGTERM / SIGINT."""
+import os
+import signal
+import socket
+import subprocess
+
+import pytest
+
+from conftest import BINARY, DEADLINE, wait_until
+from httpclient import Conn, curl
+
+
+def run(*args):
+    return subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=DEADLINE)
+
+
+def test_help_documents_every_option():
+    r = run("--help")
+    assert r.returncode == 0
+    for opt in ("--listen", "--threads", "--no-sendfile", "--access-log", "--dotfiles", "--max-conns",
+                "--header-timeout", "--keepalive-timeout", "--send-timeout", "--stop-timeout", "ROOT"):
+        assert opt in r.stdout
+
+
+def test_missing_root_is_a_one_line_error(tmp_path):
+    r = run("--listen", "127.0.0.1:0", str(tmp_path / "nope"))
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1 and "nope" in r.stderr and "No such file" in r.stderr
+
+
+def test_taken_port_is_a_one_line_error(server, docroot):
+    r = run("--listen", "127.0.0.1:%d" % server.port, docroot)
+    assert r.returncode == 1
+    assert r.stderr.count("\n") == 1 and "Address already in use" in r.stderr
+
+
+@pytest.mark.parametrize("args", [("--threads", "x"), ("--listen", "localhost"), ("--bogus",)])
+def test_bad_arguments_exit_2(args, docroot):
+    assert run(*args, docroot).returncode == 2
+
+
+def test_threads_share_the_port(start_server, docroot):
+    s = start_server("--threads", "3")
+    assert len(os.listdir("/proc/%d/task" % s.pid)) == 4  # main + 3 loops
+    conns = [Conn(s.port) for _ in range(30)]
+    for c in conns:
+        c.get("/k16p1.bin")
+    for c in conns:
+        assert c.response()[0] == 200
+        c.close()
+    s.assert_fds_settle()
+    assert s.stop() == 0
+
+
+def test_no_sendfile_serves_the_same_bytes(start_server, docroot):
+    s = start_server("--no-sendfile")
+    assert "copy path" in s.output()
+    with open(os.path.join(docroot, "m4.bin"), "rb") as f:
+        want = f.read()
+    assert curl(s.base + "/m4.bin")[2] == want
+    assert curl(s.base + "/m4.bin", "-r", "5-9,100000-")[0] == 206
+
+
+def test_access_log(start_server):
+    s = start_server("--access-log")
+    curl(s.base + "/hello.txt")
+    curl(s.base + "/nope")
+    wait_until(lambda: '"GET /nope HTTP/1.1" 404' in s.output(), "the log line")
+    assert '"GET /hello.txt HTTP/1.1" 200 13' in s.output()
+
+
+def test_ipv6_listen(docroot, tmp_path):
+    try:
+        socket.socket(socket.AF_INET6).bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    log = open(tmp_path / "v6.log", "w+")
+    p = subprocess.Popen([BINARY, "--listen", "[::1]:0", docroot], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        port = wait_until(lambda: (lambda m: m and int(m.group(1)))(
+            __import__("re").search(r"http://\[::1\]:(\d+)/", open(tmp_path / "v6.log").read())), "URL")
+        assert curl("http://[::1]:%d/hello.txt" % port)[2] == b"hello, world\n"
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=DEADLINE) == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_graceful_stop_finishes_sends_and_closes_idle(start_server, docroot, sig):
+    s = start_server()
+    with open(os.path.join(docroot, "m4.bin"), "rb") as f:
+        want = f.read()
+    idle = Conn(s.port)
+    idle.get("/hello.txt")
+    assert idle.response()[0] == 200
+    busy = Conn(s.port, rcvbuf=16 * 1024)
+    busy.get("/m4.bin")
+    busy._fill(4096)  # the send is in flight
+    s.proc.send_signal(sig)
+    assert idle.read_to_eof() == b""  # idle keep-alive: closed at once
+    head, _, body = busy.read_to_eof().partition(b"\r\n\r\n")
+    assert b"Connection" not in head or b"close" in head
+    assert body == want  # the in-flight response completed
+    assert s.proc.wait(timeout=DEADLINE) == 0
+    with pytest.raises(ConnectionRefusedError):
+        Conn(s.port)
+
+
+def test_stop_timeout_cuts_a_stalled_send(start_server, docroot):
+    p = os.path.join(docroot, "stall-stop.bin")
+    with open(p, "wb") as f:
+        f.truncate(64 * 1024 * 1024)
+    try:
+        s = start_server("--stop-timeout", "200")
+        c = Conn(s.port, rcvbuf=16 * 1024)
+        c.get("/stall-stop.bin")
+        c._fill(4096)
+        s.proc.send_signal(signal.SIGTERM)
+        assert s.proc.wait(timeout=DEADLINE) == 0  # we never read: the deadline cut it
+        assert len(c.read_to_eof()) < 64 * 1024 * 1024
+        c.close()
+    finally:
+        os.unlink(p)
