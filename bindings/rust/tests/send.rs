@@ -300,3 +300,33 @@ fn a_file_shrinking_mid_transfer_ends_truncated() {
         assert!(reader.join().unwrap().unwrap() == data[..sent]);
     }
 }
+
+#[test]
+fn an_empty_file_sends_head_and_tail_only() {
+    let (res, got) = transfer(|f| Region::fd(f), b"", Options::new().head(b"<").tail(b">"));
+    assert_eq!(res, Ok(0));
+    assert_eq!(got, b"<>");
+}
+
+#[test]
+fn offsets_beyond_4_gib_pass_through_uncut() {
+    use std::io::{Seek, SeekFrom};
+    const FOUR_GIB: u64 = 4 << 30;
+    let file = TempFile::sparse(FOUR_GIB + 2 * 1024 * 1024);
+    let data = pattern(1024 * 1024);
+    let mut w = std::fs::OpenOptions::new().write(true).open(file.path()).unwrap();
+    w.seek(SeekFrom::Start(FOUR_GIB)).unwrap();
+    w.write_all(&data).unwrap();
+    drop(w);
+    let (server, client) = tcp_pair();
+    let reader = read_all(client);
+    let lp = EventLoop::new().unwrap();
+    let out = Outcome::new();
+    // A 32-bit truncation of the offset would read the (zero) start of the file.
+    let region = Region::path(file.path()).offset(FOUR_GIB + 100).count(500_000);
+    let _t = send(&lp, &server, &region, &Options::new(), out.callback()).unwrap();
+    lp.run().unwrap();
+    drop(server);
+    assert_eq!(out.get(), Some(Ok(500_000)));
+    assert!(reader.join().unwrap().unwrap() == data[100..500_100]);
+}
