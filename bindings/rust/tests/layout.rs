@@ -88,3 +88,36 @@ fn options_init_fills_the_struct_size_c_expects() {
     assert_eq!(o.struct_size, c::SIZEOF_sf_options_t);
     assert_eq!(o.max_chunk as i128, c::SF_DEFAULT_MAX_CHUNK);
 }
+
+#[test]
+fn every_declared_function_links() {
+    // Taking each address makes the linker resolve every name declared in sys.
+    let addresses = [
+        sys::sf_version as usize,
+        sys::sf_version_string as usize,
+        sys::sf_strerror as usize,
+        sys::sf_err_name as usize,
+        sys::sf_options_init as usize,
+        sys::sf_can_use as usize,
+        sys::sf_send_async as usize,
+        sys::sf_cancel as usize,
+        sys::sf_transfer_body_sent as usize,
+        sys::sf_job_new as usize,
+        sys::sf_job_step as usize,
+        sys::sf_job_body_sent as usize,
+        sys::sf_job_source_fd as usize,
+        sys::sf_job_free as usize,
+        sys::sf_worker_new as usize,
+        sys::sf_worker_submit as usize,
+        sys::sf_worker_cancel as usize,
+        sys::sf_worker_free as usize,
+        sys::event_base_new as usize,
+        sys::event_base_free as usize,
+        sys::event_base_get_method as usize,
+        sys::event_base_loop as usize,
+        sys::event_base_dispatch as usize,
+        sys::event_base_loopbreak as usize,
+        sys::event_base_once as usize,
+    ];
+    assert!(addresses.iter().all(|&a| a != 0));
+}
