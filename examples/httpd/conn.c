@@ -5,9 +5,10 @@
  * States:  READ    waiting for (the rest of) a request head; a timer runs:
  *                  the header timeout from a request's first byte, the
  *                  keep-alive timeout while idle between requests.
- *          SEND    a transfer is in flight; we do not read meanwhile (the
- *                  kernel keeps pipelined requests), the library applies
- *                  the send idle timeout.
+ *          SEND    a transfer is in flight; the library applies the send
+ *                  idle timeout.  We keep reading pipelined requests into
+ *                  the buffer meanwhile (and stop only when it is full), so
+ *                  the read event is not re-armed for every response.
  *          LINGER  the response is out and the connection is closing:
  *                  shutdown(SHUT_WR), discard what the client still sends
  *                  until it closes, so unread input cannot turn our close
@@ -42,6 +43,8 @@ struct conn {
     int             keep_alive;
     int             header_timer; /* the header timeout is running for this request */
     int             served;       /* responses finished on this connection */
+    int             reading;      /* rev is added */
+    int             peer_eof;     /* the client half-closed: answer what is buffered, then close */
     struct event   *rev;          /* readable */
     struct event   *timer;
     sf_transfer_t  *xfer;         /* in flight, for sf_cancel */
@@ -62,6 +65,13 @@ struct worker *conn_worker(struct conn *c) { return c->w; }
 struct conn *conn_next(struct conn *c) { return c->next; }
 void conn_set_keep_alive(struct conn *c, int on) { c->keep_alive = on; }
 int conn_keep_alive(const struct conn *c) { return c->keep_alive && !c->w->stopping; }
+
+static void want_read(struct conn *c, int on) {
+    if (on == c->reading) return;
+    if (on) event_add(c->rev, NULL);
+    else event_del(c->rev);
+    c->reading = on;
+}
 
 static void arm_timer(struct conn *c, unsigned ms) {
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
@@ -100,7 +110,7 @@ int conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen) {
     w->conns = c;
     w->nconns++;
     c->state = C_READ;
-    event_add(c->rev, NULL);
+    want_read(c, 1);
     c->header_timer = 1; /* a new connection must send its first request in time */
     arm_timer(c, g_cfg.header_timeout_ms);
     return 0;
@@ -126,7 +136,7 @@ static void linger(struct conn *c) {
         return;
     }
     c->state = C_LINGER;
-    event_add(c->rev, NULL);
+    want_read(c, 1);
     arm_timer(c, LINGER_MS);
 }
 
@@ -152,7 +162,7 @@ int conn_send(struct conn *c, const char *head, size_t head_len, int fd, uint64_
         return r; /* nothing was sent: the caller closes */
     }
     c->state = C_SEND;
-    event_del(c->rev);
+    want_read(c, c->in_len < CONN_IN_CAP && !c->peer_eof);
     evtimer_del(c->timer);
     return 0;
 }
@@ -194,7 +204,11 @@ static void process(struct conn *c) {
     struct request req;
     int st = request_parse(c->in, c->in_len, c->in_len == CONN_IN_CAP, &req);
     if (st == PARSE_AGAIN) {
-        event_add(c->rev, NULL);
+        if (c->peer_eof) { /* no more bytes will come */
+            conn_close(c);
+            return;
+        }
+        want_read(c, 1);
         int partial = 0;
         for (size_t i = 0; i < c->in_len && !partial; i++) partial = c->in[i] != '\r' && c->in[i] != '\n';
         if (partial && !c->header_timer) { /* slowloris: the whole head within header_timeout */
@@ -229,14 +243,23 @@ static void on_readable(evutil_socket_t fd, short what, void *arg) {
         conn_close(c);
         return;
     }
+    if (c->in_len == CONN_IN_CAP) { /* only while sending: resume when a request is consumed */
+        want_read(c, 0);
+        return;
+    }
     ssize_t n = recv(fd, c->in + c->in_len, CONN_IN_CAP - c->in_len, 0);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    if (n == 0 && c->state == C_SEND) { /* half-close: finish the answers first */
+        c->peer_eof = 1;
+        want_read(c, 0);
+        return;
+    }
     if (n <= 0) { /* EOF or reset: whatever was half-read is dropped */
         conn_close(c);
         return;
     }
     c->in_len += (size_t)n;
-    process(c);
+    if (c->state == C_READ) process(c);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg) {

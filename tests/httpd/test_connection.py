@@ -156,3 +156,18 @@ def test_max_conns_closes_the_extra_connection(start_server):
     wait_until(served, "a free connection slot after one closed")
     b.close()
     s.assert_fds_settle()
+
+
+def test_half_close_still_gets_every_answer(server, docroot):
+    """printf 'GET ...' | nc: the client shuts its side after the requests."""
+    with open(os.path.join(docroot, "m4.bin"), "rb") as f:
+        m4 = f.read()
+    c = Conn(server.port)
+    c.send(b"GET /m4.bin HTTP/1.1\r\nHost: t\r\n\r\n" + b"GET /hello.txt HTTP/1.1\r\nHost: t\r\n\r\n" * 2)
+    c.s.shutdown(socket.SHUT_WR)
+    assert c.response()[2] == m4
+    assert c.response()[2] == b"hello, world\n"
+    assert c.response()[2] == b"hello, world\n"
+    assert c.read_to_eof() == b""
+    c.close()
+    server.assert_fds_settle()
