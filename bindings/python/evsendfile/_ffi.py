@@ -50,6 +50,13 @@ ffi.cdef(
     typedef struct sf_transfer sf_transfer_t;
     typedef void (*sf_done_cb)(sf_transfer_t *t, int status, uint64_t body_sent, void *arg);
 
+    typedef struct sf_job sf_job_t;
+    int sf_job_new(int sock, const sf_region_t *region, const sf_options_t *opts, sf_job_t **out);
+    int sf_job_step(sf_job_t *job);
+    uint64_t sf_job_body_sent(const sf_job_t *job);
+    int sf_job_source_fd(const sf_job_t *job);
+    void sf_job_free(sf_job_t *job);
+
     typedef struct sf_worker sf_worker_t;
     int sf_worker_new(sf_worker_t **out);
     int sf_worker_submit(sf_worker_t *w, int sock, const sf_region_t *region,
@@ -66,6 +73,10 @@ SF_ETIMEDOUT = -30002
 SF_EBLOCKING = -30003
 SF_ENOKTLS = -30004
 SF_COUNT_TO_EOF = 2**64 - 1
+SF_STEP_DONE = 0
+SF_STEP_WRITE = 1
+SF_STEP_READ = 2
+SF_STEP_YIELD = 3
 SF_NO_SENDFILE = 0x1
 SF_TLS = 0x2
 SF_NO_CORK = 0x4

@@ -10,7 +10,7 @@ import os
 import socket
 from typing import IO, Any, Optional, Union
 
-from . import _worker
+from . import _inline, _worker
 from ._errors import exception_for
 from ._ffi import SF_COUNT_TO_EOF, SF_TLS, ffi, lib
 
@@ -145,7 +145,7 @@ async def send_file(
     region = _region(file, offset, count, keep)
     if isinstance(writer_or_sock, socket.socket):
         opts = _options(head, tail, idle_timeout, 0, keep)
-        return await _run(writer_or_sock.fileno(), region, opts, lambda: None)
+        return await _move(writer_or_sock.fileno(), region, opts, count, idle_timeout, None)
 
     writer = writer_or_sock
     transport = writer.transport
@@ -157,12 +157,45 @@ async def send_file(
     opts = _options(head, tail, idle_timeout, SF_TLS if is_tls(transport) else 0, keep)
 
     await _empty_write_buffer(writer, idle_timeout)
-    was_reading = transport.is_reading()  # type: ignore[attr-defined]
-    if was_reading:
-        transport.pause_reading()  # type: ignore[attr-defined]
+    return await _move(sock.fileno(), region, opts, count, idle_timeout, transport)
+
+
+class _ReadingPause:
+    """Pauses the transport's reading before the first await of a transfer
+    (nothing can be read while no await happens), resumes it at the end."""
+
+    __slots__ = ("transport", "paused")
+
+    def __init__(self, transport: Optional[asyncio.Transport]) -> None:
+        self.transport = transport
+        self.paused = False
+
+    def pause(self) -> None:
+        t = self.transport
+        if t is not None and not self.paused and t.is_reading() and not t.is_closing():
+            t.pause_reading()
+            self.paused = True
+
+    def resume(self) -> None:
+        if self.paused and self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+        self.paused = False
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+
+async def _move(
+    sock_fd: int, region: Any, opts: Any, count: Optional[int], idle_timeout: Optional[float],
+    transport: Optional[asyncio.Transport],
+) -> int:
+    """Small regions on this thread (_inline), the rest on the worker."""
+    reading = _ReadingPause(transport)
     try:
-        sent = await _run(sock.fileno(), region, opts, transport.abort)
+        if _inline.eligible(count):
+            return await _inline.run_inline(sock_fd, region, opts, idle_timeout, reading.abort, reading.pause)
+        reading.pause()
+        return await _run(sock_fd, region, opts, reading.abort)
     finally:
-        if was_reading and not transport.is_closing():
-            transport.resume_reading()  # type: ignore[attr-defined]
-    return sent
+        reading.resume()

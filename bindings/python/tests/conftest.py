@@ -132,3 +132,16 @@ def _no_leftover_transfers() -> Any:
     from evsendfile import _worker
 
     assert not _worker._pending, "a transfer outlived its test"
+
+
+@pytest.fixture(params=["inline", "worker"])
+def engine_path(request, monkeypatch):
+    """Runs a test twice: small regions stepped on the asyncio thread (the
+    default), and every region on the worker thread."""
+    from evsendfile import _inline
+
+    if request.param == "worker":
+        monkeypatch.setattr(_inline, "AVAILABLE", False)
+    elif not _inline.AVAILABLE:
+        pytest.skip("inline stepping unavailable here")
+    return request.param

@@ -36,7 +36,7 @@ def _regions(size):
     return out
 
 
-def test_100_keepalive_requests_on_one_connection(tmp_path):
+def test_100_keepalive_requests_on_one_connection(engine_path, tmp_path):
     path = tmp_path / "f.bin"
     data = make_file(path, 1024 * 1024)
     regions = _regions(len(data))

@@ -16,7 +16,7 @@ SIZES = [0, 1, 16 * 1024, 16 * 1024 + 1, 3 * 1024 * 1024 + 7]
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_whole_file_exact_bytes(tmp_path, size):
+def test_whole_file_exact_bytes(engine_path, tmp_path, size):
     path = tmp_path / "f.bin"
     data = make_file(path, size)
     sent = []
@@ -39,7 +39,7 @@ def test_whole_file_exact_bytes(tmp_path, size):
     "offset,count",
     [(0, 100), (12345, 1024 * 1024 + 3), (1, None), (2 * 1024 * 1024 - 5, 5), (2 * 1024 * 1024, 0), (777, 16 * 1024)],
 )
-def test_offsets_with_head_tail_and_data_before(tmp_path, offset, count):
+def test_offsets_with_head_tail_and_data_before(engine_path, tmp_path, offset, count):
     # Bytes the handler wrote itself precede the head, which precedes the body.
     path = tmp_path / "f.bin"
     data = make_file(path, 2 * 1024 * 1024)
@@ -140,7 +140,7 @@ def test_raw_nonblocking_socket(tmp_path):
     assert got == b"<" + data + b">"
 
 
-def test_synchronous_errors_map_to_oserror_and_leave_transport_usable(tmp_path):
+def test_synchronous_errors_map_to_oserror_and_leave_transport_usable(engine_path, tmp_path):
     path = tmp_path / "f.bin"
     make_file(path, 1000)
     seen = []

@@ -1,0 +1,107 @@
+"""Small regions (<= 64 KiB) are stepped on the asyncio thread; when the
+socket's buffer is full they wait for writability through a private epoll
+set.  These tests fill the kernel send buffer first (os.write on the socket,
+behind the transport's back, so its own buffer stays empty) to force that
+wait deterministically."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+
+import pytest
+from conftest import connect, make_file, read_to_eof, run, serve, wait_until
+
+import evsendfile
+from evsendfile import _inline
+
+pytestmark = pytest.mark.skipif(not _inline.AVAILABLE, reason="inline stepping is Linux-only / switched off")
+
+
+def fill_send_buffer(fd: int) -> bytes:
+    """Write to the non-blocking socket until the kernel refuses more."""
+    sent = bytearray()
+    block = os.urandom(64 * 1024)
+    while True:
+        try:
+            n = os.write(fd, block)
+        except BlockingIOError:
+            return bytes(sent)
+        sent += block[:n]
+
+
+def _server(tmp_path, size, **kw):
+    path = tmp_path / "small.bin"
+    data = make_file(path, size)
+    st = {"started": asyncio.Event()}
+
+    async def handler(r, w):
+        st["writer"] = w
+        st["filler"] = fill_send_buffer(w.get_extra_info("socket").fileno())
+        st["task"] = asyncio.ensure_future(evsendfile.send_file(w, path, head=b"<", tail=b">", **kw))
+        st["started"].set()
+        try:
+            st["result"] = ("ok", await st["task"])
+        except BaseException as e:
+            st["result"] = ("raised", e)
+        st["closing"] = w.transport.is_closing()
+        st["reading"] = w.transport.is_reading() if not st["closing"] else None
+
+    return data, st, handler
+
+
+def test_small_region_waits_for_a_full_socket_then_completes(tmp_path):
+    data, st, handler = _server(tmp_path, 40_000)
+
+    async def main():
+        async with serve(handler) as port:
+            r, w = await connect(port, rcvbuf=32 * 1024)
+            await asyncio.wait_for(st["started"].wait(), 30)
+            await asyncio.sleep(0)  # the task steps once, gets EAGAIN, waits
+            assert not st["task"].done()
+            assert not st["writer"].transport.is_reading(), "reading is paused while it waits"
+            got = await read_to_eof(r)
+            w.close()
+        return got
+
+    got = run(main())
+    assert st["result"] == ("ok", len(data))
+    assert st["closing"] is False and st["reading"] is True
+    assert got == st["filler"] + b"<" + data + b">"
+
+
+def test_small_region_cancelled_while_waiting_aborts(tmp_path):
+    data, st, handler = _server(tmp_path, 40_000)
+
+    async def main():
+        async with serve(handler) as port:
+            r, w = await connect(port, rcvbuf=32 * 1024)
+            await asyncio.wait_for(st["started"].wait(), 30)
+            await asyncio.sleep(0)
+            st["task"].cancel()
+            await wait_until(lambda: "result" in st, "cancellation")
+            got = await read_to_eof(r)
+            w.close()
+        return got
+
+    got = run(main())
+    kind, exc = st["result"]
+    assert kind == "raised" and isinstance(exc, asyncio.CancelledError)
+    assert st["closing"] is True
+    assert len(got) < len(st["filler"]) + len(data) + 2
+
+
+def test_small_region_idle_timeout(tmp_path):
+    data, st, handler = _server(tmp_path, 40_000, idle_timeout=0.2)
+
+    async def main():
+        async with serve(handler) as port:
+            r, w = await connect(port, rcvbuf=32 * 1024)
+            await wait_until(lambda: "result" in st, "the idle timeout")
+            w.close()
+
+    run(main())
+    kind, exc = st["result"]
+    assert kind == "raised" and isinstance(exc, TimeoutError) and exc.errno == errno.ETIMEDOUT
+    assert st["closing"] is True
