@@ -290,10 +290,8 @@ int Job::sendfile_some(uint64_t &budget) {
     {
         SigpipeGuard guard;
         n = evsf_sys.sendfile(sock_, src_.fd(), &off, ask);
-        if (n < 0) {
-            err = errno;
-            if (err == EPIPE) guard.saw_epipe();
-        }
+        if (n < 0) err = errno;
+        if (err == EPIPE || (n >= 0 && static_cast<size_t>(n) < ask)) guard.may_have_raised();
     }
     if (n > 0) {
         uint64_t moved = static_cast<uint64_t>(n);

@@ -86,7 +86,7 @@ SigpipeGuard::SigpipeGuard() {
 }
 
 SigpipeGuard::~SigpipeGuard() {
-    if (epipe_ && !pending_before_) {
+    if (raised_ && !pending_before_) {  // consumes nothing if none is pending
         sigset_t pipe_set;
         sigemptyset(&pipe_set);
         sigaddset(&pipe_set, SIGPIPE);

@@ -31,14 +31,16 @@ public:
     ~SigpipeGuard();
     SigpipeGuard(const SigpipeGuard &) = delete;
     SigpipeGuard &operator=(const SigpipeGuard &) = delete;
-    // Tell the guard that a call failed with EPIPE (so a SIGPIPE is pending).
-    void saw_epipe() { epipe_ = true; }
+    // Tell the guard that the call may have raised SIGPIPE: it failed with
+    // EPIPE, or it returned short -- Linux sendfile that moved some bytes
+    // before the peer vanished returns that count, yet raised SIGPIPE.
+    void may_have_raised() { raised_ = true; }
 
 private:
     sigset_t old_{};
     bool restore_mask_ = false;
     bool pending_before_ = false;
-    bool epipe_ = false;
+    bool raised_ = false;
 };
 
 }  // namespace evsf
