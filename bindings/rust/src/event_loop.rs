@@ -138,7 +138,7 @@ impl LoopInner {
     }
 
     /// Closes `fds` once the library can no longer touch them: after the
-    /// running callback returned (the next loop turn, or when `turn` returns).
+    /// running callback returned (right after it, or when `turn` returns).
     pub(crate) fn retire(&self, fds: Vec<OwnedFd>) {
         if fds.is_empty() {
             return;
@@ -147,12 +147,15 @@ impl LoopInner {
         if self.sweep_scheduled.get() {
             return;
         }
-        let now = sys::timeval { tv_sec: 0, tv_usec: 0 };
+        // A zero timeout makes libevent run the sweep right after the running callbacks; with a
+        // changelist the sweep must instead wait for the next dispatch (which applies the deferred
+        // event_del), so it gets a timer, and timers are processed after a dispatch.
+        let delay = sys::timeval { tv_sec: 0, tv_usec: if self.changelist { 1 } else { 0 } };
         let arg = self as *const LoopInner as *mut c_void;
         // SAFETY: base is valid; `arg` points into the Rc that owns the base, and libevent calls
         // sweep_cb only from event_base_loop on this base, which runs only while that Rc is alive.
         // event_base_free frees a still-pending once-event without calling it.
-        let rc = unsafe { sys::event_base_once(self.base.as_ptr(), -1, sys::EV_TIMEOUT, Some(sweep_cb), arg, &now) };
+        let rc = unsafe { sys::event_base_once(self.base.as_ptr(), -1, sys::EV_TIMEOUT, Some(sweep_cb), arg, &delay) };
         // If that failed, the fds wait for the end of the run or for the loop's drop.
         self.sweep_scheduled.set(rc == 0);
     }
