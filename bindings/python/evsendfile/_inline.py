@@ -1,14 +1,21 @@
-"""Small regions, stepped on the asyncio thread itself.
+"""The first step of every transfer, on the asyncio thread itself.
 
-For a body of a few KiB, the round trip to the worker thread (wake it, let it
-write, take the GIL back, wake the loop) costs more than the copy.  So regions
-up to INLINE_MAX are sent with the library's stepping API (sf_job_step, the
-same engine; cffi drops the GIL during the call) right where send_file was
-called: usually one writev of head + body + tail, and done.  If the socket's
-buffer is full, the wait for writability goes through a private epoll set
-holding the socket, whose own fd asyncio watches with add_reader: asyncio
-refuses add_writer on a transport's socket, but not this, and no fd is
-duplicated.  Linux only (elsewhere every region goes to the worker).
+A round trip to the worker thread (wake it, let it write, take the GIL back,
+wake the loop) costs more than a small body, and adds latency to every
+response.  So send_file first runs the library's stepping API (sf_job_step:
+the same engine; cffi drops the GIL during the call) right where it was
+called.  One step moves head + body + tail when they fit in the socket (a
+small body goes as one writev), or up to max_chunk bytes of a large one.
+
+Then, if bytes are still owed:
+ - large region, head fully out and part of the body sent (the progress is
+   exact: body_sent): the rest of the body and the tail go to the worker
+   thread, so the loop thread is not tied up by a slow client;
+ - otherwise (small region, or a head/tail partly written): keep stepping
+   here.  The wait for writability goes through a private epoll set holding
+   the socket, whose own fd asyncio watches with add_reader.  asyncio refuses
+   add_writer on a transport's socket, but not this; no fd is duplicated.
+Linux only (elsewhere every region goes straight to the worker).
 """
 
 from __future__ import annotations
@@ -21,12 +28,8 @@ from typing import Any, Callable, Optional
 from ._errors import exception_for
 from ._ffi import SF_ETIMEDOUT, SF_STEP_DONE, SF_STEP_READ, SF_STEP_YIELD, ffi, lib
 
-INLINE_MAX = 64 * 1024
+INLINE_MAX = 64 * 1024  # regions up to this size are never handed to the worker
 AVAILABLE = hasattr(select, "epoll") and os.environ.get("EVSENDFILE_PY_NO_INLINE", "") in ("", "0")
-
-
-def eligible(count: Optional[int]) -> bool:
-    return AVAILABLE and count is not None and count <= INLINE_MAX
 
 
 async def _ready(fd: int, events: int, timeout: Optional[float]) -> None:
@@ -49,23 +52,30 @@ async def run_inline(
     sock_fd: int,
     region: Any,
     opts: Any,
+    count: int,
     idle_timeout: Optional[float],
     on_partial: Callable[[], None],
     before_wait: Callable[[], None],
-) -> int:
+) -> tuple[bool, int]:
+    """(True, body_sent) when done; (False, body_sent) to hand the rest of
+    the body (from offset + body_sent) and the tail over to the worker."""
     out = ffi.new("sf_job_t **")
     rc = lib.sf_job_new(sock_fd, region, opts, out)
     if rc < 0:
         raise exception_for(rc)
     job = out[0]
+    may_hand_off = count > INLINE_MAX
     try:
         while True:
             r = lib.sf_job_step(job)
             if r == SF_STEP_DONE:
-                return int(lib.sf_job_body_sent(job))
+                return True, int(lib.sf_job_body_sent(job))
+            sent = int(lib.sf_job_body_sent(job))
             if r < 0:
                 on_partial()
-                raise exception_for(r, int(lib.sf_job_body_sent(job)))
+                raise exception_for(r, sent)
+            if may_hand_off and 0 < sent < count:
+                return False, sent
             try:
                 if r == SF_STEP_YIELD:
                     await asyncio.sleep(0)
@@ -77,7 +87,7 @@ async def run_inline(
                     await _ready(sock_fd, select.EPOLLOUT, idle_timeout)
             except asyncio.TimeoutError:
                 on_partial()
-                raise exception_for(SF_ETIMEDOUT, int(lib.sf_job_body_sent(job))) from None
+                raise exception_for(SF_ETIMEDOUT, sent) from None
             except BaseException:  # cancelled mid-response
                 on_partial()
                 raise

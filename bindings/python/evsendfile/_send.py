@@ -8,6 +8,7 @@ import errno
 import math
 import os
 import socket
+import stat
 from typing import IO, Any, Optional, Union
 
 from . import _inline, _worker
@@ -101,8 +102,9 @@ async def _empty_write_buffer(writer: asyncio.StreamWriter, timeout: Optional[fl
             transport.set_write_buffer_limits(high=high, low=low)
 
 
-async def _run(sock_fd: int, region: Any, opts: Any, on_partial: Any) -> int:
-    """Submit and await; on_partial() is called when bytes may be half-sent."""
+async def _run(sock_fd: int, region: Any, opts: Any, on_partial: Any, already_sent: int = 0) -> int:
+    """Submit to the worker and await; on_partial() is called when bytes may
+    be half-sent.  `already_sent` body bytes went out before (inline)."""
     sub = _worker.submit(sock_fd, region, opts)
     try:
         status, sent = await sub.future
@@ -113,8 +115,8 @@ async def _run(sock_fd: int, region: Any, opts: Any, on_partial: Any) -> int:
         raise
     if status < 0:
         on_partial()
-        raise exception_for(status, sent)
-    return sent
+        raise exception_for(status, already_sent + sent)
+    return already_sent + sent
 
 
 async def send_file(
@@ -190,12 +192,42 @@ async def _move(
     sock_fd: int, region: Any, opts: Any, count: Optional[int], idle_timeout: Optional[float],
     transport: Optional[asyncio.Transport],
 ) -> int:
-    """Small regions on this thread (_inline), the rest on the worker."""
+    """The first step on this thread (_inline), the bulk on the worker."""
     reading = _ReadingPause(transport)
+    owned_fd = -1
     try:
-        if _inline.eligible(count):
-            return await _inline.run_inline(sock_fd, region, opts, idle_timeout, reading.abort, reading.pause)
+        if _inline.AVAILABLE and count is not None:
+            if region.fd == -1:
+                # Open here, so a hand-over continues on the very same file.
+                try:
+                    owned_fd = os.open(ffi.string(region.path), os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY)
+                except OSError as e:
+                    raise exception_for(-(e.errno or errno.EIO)) from None
+                region.fd = owned_fd
+            if _regular_file(region.fd):
+                done, sent = await _inline.run_inline(
+                    sock_fd, region, opts, count, idle_timeout, reading.abort, reading.pause
+                )
+                if done:
+                    return sent
+                # The head is out and `sent` body bytes: the worker takes the rest.
+                region.offset += sent
+                region.count -= sent
+                opts.head, opts.head_count = ffi.NULL, 0
+                reading.pause()
+                return await _run(sock_fd, region, opts, reading.abort, sent)
         reading.pause()
         return await _run(sock_fd, region, opts, reading.abort)
     finally:
         reading.resume()
+        if owned_fd >= 0:
+            os.close(owned_fd)
+
+
+def _regular_file(fd: int) -> bool:
+    """Seekable bytes: a hand-over re-reads from offset + sent with pread,
+    which a pipe could not do (its unsent buffered bytes would be lost)."""
+    try:
+        return stat.S_ISREG(os.fstat(fd).st_mode)
+    except OSError:
+        return False  # let the library report it

@@ -53,16 +53,18 @@ class Parked:
         assert not self.task.done(), "a 32 MiB transfer cannot fit in the socket buffers"
 
 
-def test_slow_reader_gets_every_byte(tmp_path):
+@pytest.mark.parametrize("count", [None, BIG])  # explicit: the first step runs inline, then hand-over
+def test_slow_reader_gets_every_byte(engine_path, tmp_path, count):
     path = tmp_path / "f.bin"
     data = make_file(path, BIG)
-    parked = Parked(lambda w: evsendfile.send_file(w, path, head=b"H", tail=b"T"))
+    parked = Parked(lambda w: evsendfile.send_file(w, path, 0, count, head=b"H", tail=b"T"))
 
     async def main():
         async with serve(parked.handler) as port:
             r, w = await connect(port, rcvbuf=32 * 1024)
             await parked.wait_stuck(w)
             assert not parked.writer.transport.is_reading(), "reading must be paused during the transfer"
+            assert len(_worker._pending) == 1, "a large region must be moved by the worker thread"
             got = bytearray()
             while len(got) < BIG + 2:  # small reads: the sender refills many times
                 chunk = await r.read(16 * 1024)

@@ -1,6 +1,6 @@
-"""Small regions (<= 64 KiB) are stepped on the asyncio thread; when the
-socket's buffer is full they wait for writability through a private epoll
-set.  These tests fill the kernel send buffer first (os.write on the socket,
+"""Small regions (<= 64 KiB, explicit count) are stepped on the asyncio
+thread; when the socket's buffer is full they wait for writability through a
+private epoll set.  These tests fill the kernel send buffer first (os.write on the socket,
 behind the transport's back, so its own buffer stays empty) to force that
 wait deterministically."""
 
@@ -14,7 +14,7 @@ import pytest
 from conftest import connect, make_file, read_to_eof, run, serve, wait_until
 
 import evsendfile
-from evsendfile import _inline
+from evsendfile import _inline, _worker
 
 pytestmark = pytest.mark.skipif(not _inline.AVAILABLE, reason="inline stepping is Linux-only / switched off")
 
@@ -39,7 +39,7 @@ def _server(tmp_path, size, **kw):
     async def handler(r, w):
         st["writer"] = w
         st["filler"] = fill_send_buffer(w.get_extra_info("socket").fileno())
-        st["task"] = asyncio.ensure_future(evsendfile.send_file(w, path, head=b"<", tail=b">", **kw))
+        st["task"] = asyncio.ensure_future(evsendfile.send_file(w, path, 0, size, head=b"<", tail=b">", **kw))
         st["started"].set()
         try:
             st["result"] = ("ok", await st["task"])
@@ -61,6 +61,7 @@ def test_small_region_waits_for_a_full_socket_then_completes(tmp_path):
             await asyncio.sleep(0)  # the task steps once, gets EAGAIN, waits
             assert not st["task"].done()
             assert not st["writer"].transport.is_reading(), "reading is paused while it waits"
+            assert not _worker._pending, "a small region must not go to the worker"
             got = await read_to_eof(r)
             w.close()
         return got
