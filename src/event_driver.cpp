@@ -79,7 +79,7 @@ void Transfer::on_ready(evutil_socket_t, short what, void *self) {
 void Transfer::complete(int status) {
     if (armed_) event_del(armed_);
     armed_ = nullptr;
-    job_->release_source();  // the library's fd is closed before the user hears "done"
+    job_->release();  // uncorked, library fd closed: after done, the socket is the caller's alone
     in_done_ = true;
     done_(reinterpret_cast<sf_transfer_t *>(this), status, job_->body_sent(), arg_);
     delete this;

@@ -143,8 +143,11 @@ int Job::create(int sock, const sf_region_t *region, const sf_options_t *user_op
     return 0;
 }
 
-Job::~Job() {
-    if (corked_) set_cork(false);
+Job::~Job() { release(); }
+
+void Job::release() {
+    if (corked_) set_cork(false);  // push whatever the cork still holds
+    src_.close();
 }
 
 void Job::set_cork(bool on) {
@@ -170,9 +173,8 @@ int Job::step() {
 void Job::finish(int result) {
     finished_ = true;
     result_ = result;
-    if (corked_) set_cork(false);  // push whatever the cork still holds
     std::vector<char>().swap(buf_);
-    src_.close();
+    release();
 }
 
 bool Job::body_complete() const { return buf_pos_ == buf_len_ && (unread_ == 0 || eof_); }

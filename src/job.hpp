@@ -28,8 +28,10 @@ public:
     int source_fd() const { return src_.fd(); }
     int sock() const { return sock_; }
     uint32_t idle_timeout_ms() const { return idle_timeout_ms_; }
-    // Closes a library-opened source fd early (before reporting completion).
-    void release_source() { src_.close(); }
+    // Lets go of everything outside this object before completion is
+    // reported: uncorks the socket, closes a library-opened source fd.
+    // After this the job never touches the socket again.
+    void release();
 
     // False when SF_NO_SENDFILE is in `flags`, env EVSENDFILE_NO_SENDFILE=1,
     // or sendfile was found to be ENOSYS earlier in this process.
