@@ -28,7 +28,8 @@ from typing import Any, Callable, Optional
 from ._errors import exception_for
 from ._ffi import SF_ETIMEDOUT, SF_STEP_DONE, SF_STEP_READ, SF_STEP_YIELD, ffi, lib
 
-INLINE_MAX = 64 * 1024  # regions up to this size are never handed to the worker
+# Regions up to this size are never handed to the worker (tunable for bench/).
+INLINE_MAX = int(os.environ.get("EVSENDFILE_PY_INLINE_MAX", str(64 * 1024)))
 AVAILABLE = hasattr(select, "epoll") and os.environ.get("EVSENDFILE_PY_NO_INLINE", "") in ("", "0")
 
 

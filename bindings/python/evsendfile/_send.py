@@ -80,6 +80,8 @@ async def _empty_write_buffer(writer: asyncio.StreamWriter, timeout: Optional[fl
     high-water mark): with limits (0, 0) the protocol is paused while any byte
     is buffered and resumed only when none is, and drain() waits for that."""
     transport = writer.transport
+    if transport.get_write_buffer_size() == 0 and not transport.is_closing():
+        return
     low, high = transport.get_write_buffer_limits()
     transport.set_write_buffer_limits(high=0, low=0)
     try:
