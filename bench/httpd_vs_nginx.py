@@ -1,0 +1,244 @@
+#!/usr/bin/python3
+"""evsendfile-httpd vs nginx, side by side on loopback.
+
+One run starts three servers over the same files:
+  ours        evsendfile-httpd --threads 1
+  ours-copy   evsendfile-httpd --threads 1 --no-sendfile (the library's copy path)
+  nginx-sf    nginx, 1 worker, sendfile on; tcp_nopush on;
+  nginx-copy  nginx, 1 worker, sendfile off
+and drives each with wrk at several file sizes and concurrencies.  The
+contenders are interleaved (their order rotates every round) over ROUNDS
+rounds; the table shows medians and the ratio ours / the better nginx
+(plus ours-copy / nginx-copy, the same method on both sides).
+
+Usage (as root, for nginx; needs nginx-light and wrk):
+    bench/httpd_vs_nginx.py [--markdown FILE]
+Environment:
+    EVSENDFILE_HTTPD  the server binary (default build/examples/evsendfile-httpd)
+    BENCH_ROUNDS      rounds (default 3)
+    BENCH_DURATION    seconds per wrk run (default 3)
+    BENCH_BIG         size of the largest file: 1G (default), 256M, ... or 0 to skip it
+    BENCH_CONNS       concurrencies (default "1 32 512")
+Nothing here is a test: numbers on a shared 2-core machine are noisy.
+"""
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+HTTPD = os.environ.get("EVSENDFILE_HTTPD", os.path.join(REPO, "build", "examples", "evsendfile-httpd"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+DURATION = int(os.environ.get("BENCH_DURATION", "3"))
+CONNS = [int(c) for c in os.environ.get("BENCH_CONNS", "1 32 512").split()]
+
+
+def parse_size(s):
+    m = re.fullmatch(r"(\d+)([KMG]?)", s.strip().upper())
+    return int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2)]
+
+
+SIZES = [1 << 10, 16 << 10, 256 << 10, 16 << 20]
+BIG = parse_size(os.environ.get("BENCH_BIG", "1G"))
+if BIG:
+    SIZES.append(BIG)
+
+WRK_LUA = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d\\n", summary.requests, summary.bytes, summary.duration,
+                         e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+user root;
+pid {dir}/nginx-{name}.pid;
+error_log {dir}/error-{name}.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  sendfile {sendfile};
+  tcp_nopush on;
+  keepalive_requests 100000000;
+  keepalive_timeout 65;
+  default_type application/octet-stream;
+  client_body_temp_path {dir}/body-{name};
+  proxy_temp_path {dir}/proxy-{name};
+  fastcgi_temp_path {dir}/fastcgi-{name};
+  uwsgi_temp_path {dir}/uwsgi-{name};
+  scgi_temp_path {dir}/scgi-{name};
+  server {{
+    listen 127.0.0.1:{port} reuseport backlog=4096;
+    root {root};
+  }}
+}}
+"""
+
+
+def human(n):
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return "%d %s" % (n >> shift, unit)
+    return "%d B" % n
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, proc, deadline=20):
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            sys.exit("server exited early (rc %s)" % proc.returncode)
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit("server on port %d never accepted" % port)
+
+
+def make_files(root):
+    os.chmod(root, 0o755)
+    chunk = os.urandom(1 << 20)
+    for size in SIZES:
+        with open(os.path.join(root, "f%d.bin" % size), "wb") as f:
+            left = size
+            while left:
+                n = min(left, len(chunk))
+                f.write(chunk[:n])
+                left -= n
+        with open(os.path.join(root, "f%d.bin" % size), "rb") as f:  # page cache warm
+            while f.read(1 << 24):
+                pass
+
+
+def start_nginx(tmp, root, name, sendfile):
+    port = free_port()
+    conf = os.path.join(tmp, "nginx-%s.conf" % name)
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(dir=tmp, name=name, port=port, root=root, sendfile=sendfile))
+    p = subprocess.Popen(["nginx", "-p", tmp, "-e", os.path.join(tmp, "error-%s.log" % name), "-c", conf],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    wait_port(port, p)
+    return p, port
+
+
+def start_ours(root, *extra):
+    port = free_port()
+    p = subprocess.Popen([HTTPD, "--threads", "1", *extra, "--listen", "127.0.0.1:%d" % port, root],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    wait_port(port, p)
+    return p, port
+
+
+def wrk(port, size, conns, lua, duration):
+    threads = 1 if conns == 1 else 2
+    r = subprocess.run(["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % duration, "--timeout", "10s",
+                        "-s", lua, "http://127.0.0.1:%d/f%d.bin" % (port, size)],
+                       capture_output=True, text=True, timeout=duration + 60)
+    m = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+)", r.stdout)
+    if not m:
+        sys.exit("wrk failed: " + r.stdout + r.stderr)
+    reqs, nbytes, usec, errors = map(int, m.groups())
+    return reqs / (usec / 1e6), nbytes / (usec / 1e6) / 1e6, errors
+
+
+def main():
+    if not shutil.which("nginx") or not shutil.which("wrk"):
+        sys.exit("needs nginx (nginx-light) and wrk")
+    if not os.access(HTTPD, os.X_OK):
+        sys.exit("no server at %s (build it, or set EVSENDFILE_HTTPD)" % HTTPD)
+    md_out = sys.argv[sys.argv.index("--markdown") + 1] if "--markdown" in sys.argv else None
+    tmp = tempfile.mkdtemp(prefix="evsf-bench-")
+    os.chmod(tmp, 0o755)
+    root = os.path.join(tmp, "root")
+    os.mkdir(root)
+    procs = []
+    try:
+        make_files(root)
+        lua = os.path.join(tmp, "report.lua")
+        with open(lua, "w") as f:
+            f.write(WRK_LUA)
+        contenders = {}
+        p, port = start_ours(root)
+        procs.append(p)
+        contenders["ours"] = port
+        p, port = start_ours(root, "--no-sendfile")
+        procs.append(p)
+        contenders["ours-copy"] = port
+        for name, sf in (("nginx-sf", "on"), ("nginx-copy", "off")):
+            p, port = start_nginx(tmp, root, name, sf)
+            procs.append(p)
+            contenders[name] = port
+        names = list(contenders)
+        for name in names:  # warm-up, not recorded
+            wrk(contenders[name], SIZES[0], 32, lua, 1)
+
+        results = {}  # (size, conns, name) -> [(rps, mbs)]
+        errors = {}
+        for rnd in range(ROUNDS):
+            for size in SIZES:
+                for conns in CONNS:
+                    order = names[rnd % len(names):] + names[:rnd % len(names)]
+                    for name in order:
+                        rps, mbs, err = wrk(contenders[name], size, conns, lua, DURATION)
+                        results.setdefault((size, conns, name), []).append((rps, mbs))
+                        errors[name] = errors.get(name, 0) + err
+                    print("round %d/%d  %-8s c=%-4d " % (rnd + 1, ROUNDS, human(size), conns) +
+                          "  ".join("%s %.0f MB/s" % (n, results[(size, conns, n)][-1][1]) for n in names),
+                          file=sys.stderr, flush=True)
+
+        lines = ["| size | conns | ours req/s | ours MB/s | nginx sendfile req/s | MB/s | nginx copy req/s | MB/s"
+                 " | ours-copy MB/s | **ours / better nginx** | ours-copy / nginx-copy |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        ratios, copy_ratios = [], []
+        for size in SIZES:
+            for conns in CONNS:
+                med = {n: (statistics.median(r for r, _ in results[(size, conns, n)]),
+                           statistics.median(m for _, m in results[(size, conns, n)])) for n in names}
+                best = max(med["nginx-sf"][1], med["nginx-copy"][1])
+                ratio = med["ours"][1] / best if best else float("nan")
+                ratios.append(ratio)
+                copy_ratio = med["ours-copy"][1] / med["nginx-copy"][1] if med["nginx-copy"][1] else float("nan")
+                copy_ratios.append(copy_ratio)
+                lines.append("| %s | %d | %.0f | %.1f | %.0f | %.1f | %.0f | %.1f | %.1f | **%.2f** | %.2f |" % (
+                    human(size), conns, med["ours"][0], med["ours"][1], med["nginx-sf"][0],
+                    med["nginx-sf"][1], med["nginx-copy"][0], med["nginx-copy"][1], med["ours-copy"][1],
+                    ratio, copy_ratio))
+        summary = ("medians of %d rounds, wrk -d %ds (-t1 at 1 connection, -t2 otherwise); ratio = ours MB/s"
+                   " / the better nginx MB/s (same as the req/s ratio for a fixed size); geometric mean"
+                   " of ratios %.2f, min %.2f (ours-copy / nginx-copy: %.2f, min %.2f); wrk errors: %s" % (
+                       ROUNDS, DURATION, statistics.geometric_mean(ratios), min(ratios),
+                       statistics.geometric_mean(copy_ratios), min(copy_ratios),
+                       ", ".join("%s %d" % kv for kv in errors.items())))
+        text = "\n".join(lines) + "\n\n" + summary + "\n"
+        print(text)
+        if md_out:
+            with open(md_out, "w") as f:
+                f.write(text)
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM if p.args[0] == HTTPD else signal.SIGQUIT)
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
