@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <linux/tls.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -422,6 +424,36 @@ static void test_version_and_options_init(void **state) {
     sf_options_init(NULL); /* tolerated */
 }
 
+/* With kernel TLS transmit really active, SF_TLS is accepted and sendfile
+ * is allowed.  Needs the kernel's tls module: skipped where it is absent. */
+static void test_tls_with_ktls_active(void **state) {
+    (void)state;
+    int s, r;
+    tcp_pair(&s, &r);
+    if (setsockopt(s, IPPROTO_TCP, TCP_ULP, "tls", sizeof "tls") != 0) {
+        close(s);
+        close(r);
+        skip(); /* no tls ULP in this kernel */
+    }
+    struct tls12_crypto_info_aes_gcm_128 ci;
+    memset(&ci, 0, sizeof ci);
+    ci.info.version = TLS_1_2_VERSION;
+    ci.info.cipher_type = TLS_CIPHER_AES_GCM_128;
+    assert_int_equal(setsockopt(s, SOL_TLS, TLS_TX, &ci, sizeof ci), 0);
+    assert_int_equal(sf_can_use(s, SF_TLS), 1);
+    int fd = make_pattern_file(100000, NULL);
+    sf_options_t o;
+    sf_options_init(&o);
+    o.flags = SF_TLS;
+    sf_region_t reg = {fd, NULL, 0, SF_COUNT_TO_EOF};
+    sf_job_t *job = NULL;
+    assert_int_equal(sf_job_new(s, &reg, &o, &job), 0);
+    sf_job_free(job);
+    close(fd);
+    close(s);
+    close(r);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_synchronous_errors, teardown),
@@ -432,6 +464,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_read_error_is_reported, teardown),
         cmocka_unit_test_teardown(test_error_names_and_texts, teardown),
         cmocka_unit_test_teardown(test_can_use, teardown),
+        cmocka_unit_test_teardown(test_tls_with_ktls_active, teardown),
         cmocka_unit_test_teardown(test_version_and_options_init, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -243,6 +243,33 @@ static void test_job_null_handles(void **state) {
     sf_job_free(NULL);
 }
 
+/* count 0 from a pipe: head and tail only, the pipe is never read. */
+static void test_job_pipe_count_zero(void **state) {
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(write(p[1], "xyz", 3), 3);
+    int s, r;
+    socketpair_nb(&s, &r);
+    set_nonblocking(r, 1);
+    struct iovec hv, tv;
+    sf_options_t o;
+    opts_with(&o, &hv, HEAD, &tv, TAIL);
+    sf_region_t reg = {p[0], NULL, 0, 0};
+    sf_job_t *job = NULL;
+    assert_int_equal(sf_job_new(s, &reg, &o, &job), 0);
+    assert_int_equal(sf_job_step(job), SF_STEP_DONE);
+    struct sink k = {0};
+    sink_read(&k, r);
+    assert_true(wire_matches(k.buf, k.len, HEAD, 0, 0, TAIL));
+    char b[8];
+    assert_int_equal(read(p[0], b, sizeof b), 3); /* untouched */
+    sf_job_free(job);
+    free(k.buf);
+    int fds[] = {p[0], p[1], s, r};
+    for (int i = 0; i < 4; i++) close(fds[i]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_job_file_poll_loop, teardown),
@@ -251,6 +278,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_job_yields_after_max_chunk_copy, teardown),
         cmocka_unit_test_teardown(test_job_error_repeats, teardown),
         cmocka_unit_test_teardown(test_job_free_midway, teardown),
+        cmocka_unit_test_teardown(test_job_pipe_count_zero, teardown),
         cmocka_unit_test_teardown(test_job_null_handles, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -331,6 +331,103 @@ static void test_caller_cork_left_alone(void **state) {
     cork_case(0, 1, 1);
 }
 
+/* Head and tail far larger than the socket buffer, around small and large
+ * bodies: every partial write of the head / the one writev must resume at
+ * the right byte. */
+static char *text_of(size_t n, char base) {
+    char *t = malloc(n + 1);
+    assert_non_null(t);
+    for (size_t i = 0; i < n; i++) t[i] = (char)(base + (char)(i % 23));
+    t[n] = '\0';
+    return t;
+}
+
+static void test_large_head_and_tail(void **state) {
+    (void)state;
+    int fd = make_pattern_file(1 * MiB, NULL);
+    char *head = text_of(300000, 'a'), *tail = text_of(200001, 'A');
+    const uint64_t counts[] = {0, 10, SF_SMALL_BODY_MAX, 700000};
+    for (size_t i = 0; i < 4; i++) {
+        seam_install();
+        int s, r;
+        socketpair_nb(&s, &r);
+        small_buffers(s, r, 4096);
+        struct iovec hv, tv;
+        sf_options_t o;
+        opts_with(&o, &hv, head, &tv, tail);
+        sf_region_t reg = {fd, NULL, 17, counts[i]};
+        reader_t rd = {.chunk = 1500, .keep = 1};
+        done_rec_t d;
+        assert_int_equal(transfer_collect(s, r, &reg, &o, &rd, &d), 0);
+        assert_int_equal(d.status, 0);
+        assert_int_equal(d.body_sent, counts[i]);
+        assert_true(wire_matches(rd.buf, rd.len, head, 17, counts[i], tail));
+        assert_true(seam.sendmsg.calls > 10); /* the head alone took many writes */
+        reader_free(&rd);
+        close(s);
+        close(r);
+    }
+    free(head);
+    free(tail);
+    close(fd);
+}
+
+/* Keep-alive: each done starts the next response on the same socket, from
+ * inside the callback.  The responses arrive back to back, in order. */
+struct chain {
+    struct event_base *base;
+    int sock, fd, left, fails;
+    done_rec_t last;
+};
+
+static const struct span kChain[] = {{0, 100}, {5, 300000}, {1000, 0}, {77, SF_SMALL_BODY_MAX + 3}, {3, 9}};
+
+static void chain_done(sf_transfer_t *t, int status, uint64_t sent, void *arg) {
+    struct chain *c = arg;
+    if (status != 0) c->fails++;
+    if (c->left == 0) {
+        record_done(t, status, sent, &c->last);
+        return;
+    }
+    const struct span *sp = &kChain[5 - c->left--];
+    sf_region_t reg = {c->fd, NULL, sp->off, sp->count};
+    struct iovec hv, tv;
+    sf_options_t o;
+    opts_with(&o, &hv, HEAD, &tv, TAIL);
+    if (sf_send_async(c->base, c->sock, &reg, &o, chain_done, c, NULL) != 0) c->fails++;
+}
+
+static void test_next_response_from_done(void **state) {
+    (void)state;
+    int fd = make_pattern_file(1 * MiB, NULL);
+    int s, r;
+    tcp_pair(&s, &r);
+    small_buffers(s, r, 65536);
+    struct chain c = {event_base_new(), s, fd, 5, 0, {0}};
+    done_rec_init(&c.last, s);
+    reader_t rd = {.fd = r, .keep = 1};
+    reader_start(&rd);
+    sf_region_t first = {fd, NULL, 0, 0};
+    assert_int_equal(sf_send_async(c.base, s, &first, NULL, chain_done, &c, NULL), 0);
+    assert_true(run_until(c.base, &c.last.calls));
+    reader_join(&rd);
+    assert_int_equal(c.fails, 0);
+    size_t at = 0;
+    for (int i = 0; i < 5; i++) {
+        size_t n = strlen(HEAD) + kChain[i].count + strlen(TAIL);
+        assert_true(at + n <= rd.len);
+        assert_true(wire_matches(rd.buf + at, n, HEAD, kChain[i].off, kChain[i].count, TAIL));
+        at += n;
+    }
+    assert_int_equal(at, rd.len);
+    assert_int_equal(tcp_cork_is_on(s), 0);
+    reader_free(&rd);
+    event_base_free(c.base);
+    close(s);
+    close(r);
+    close(fd);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_whole_file_slow_reader_socketpair, teardown),
@@ -345,6 +442,8 @@ int main(void) {
         cmocka_unit_test_teardown(test_cork_during_large_transfer, teardown),
         cmocka_unit_test_teardown(test_no_cork_flag, teardown),
         cmocka_unit_test_teardown(test_caller_cork_left_alone, teardown),
+        cmocka_unit_test_teardown(test_large_head_and_tail, teardown),
+        cmocka_unit_test_teardown(test_next_response_from_done, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -345,6 +345,32 @@ static void test_worker_concurrent_submitters(void **state) {
     close(fd);
 }
 
+/* Freed right after submitting: the Start may still be queued.  No done,
+ * no fd left open. */
+static void test_worker_free_right_after_submit(void **state) {
+    (void)state;
+    char path[4096];
+    close(make_pattern_file(1 * MiB, path));
+    int before = count_open_fds();
+    for (int i = 0; i < 10; i++) {
+        sf_worker_t *w = NULL;
+        assert_int_equal(sf_worker_new(&w), 0);
+        int s, r;
+        socketpair_nb(&s, &r);
+        small_buffers(s, r, 4096);
+        wdone_t d;
+        wdone_init(&d, -1);
+        sf_region_t reg = {-1, path, 0, SF_COUNT_TO_EOF};
+        assert_int_equal(sf_worker_submit(w, s, &reg, NULL, on_done, &d, NULL), 0);
+        sf_worker_free(w);
+        assert_int_equal(wdone_calls(&d), 0);
+        wdone_destroy(&d);
+        close(s);
+        close(r);
+    }
+    assert_int_equal(count_open_fds(), before);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_worker_submit_and_done, teardown),
@@ -352,6 +378,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_worker_cancel_right_after_submit, teardown),
         cmocka_unit_test_teardown(test_worker_free_in_flight, teardown),
         cmocka_unit_test_teardown(test_worker_cancel_from_done, teardown),
+        cmocka_unit_test_teardown(test_worker_free_right_after_submit, teardown),
         cmocka_unit_test_teardown(test_worker_concurrent_submitters, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
