@@ -114,6 +114,10 @@ int Source::open(const sf_region_t &region) {
         kind_ = SourceKind::Pipe;
         count_ = region.count;
         if (region.offset != 0) err = -ESPIPE;
+        // A FIFO/device we opened ourselves is read from the event loop: a
+        // blocking read would stall the whole loop until the writer writes.
+        // (A caller's fd keeps the caller's flags.)
+        if (err == 0 && owned && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) err = -errno;
     }
     if (err != 0) close();
     return err;

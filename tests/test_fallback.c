@@ -12,7 +12,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -324,6 +327,102 @@ static void test_proc_file_to_eof(void **state) {
     assert_int_equal(count_open_fds(), before);
 }
 
+/* A FIFO named by path: the library opens it, so the library must make its
+ * reads non-blocking.  The writer sends 1000 bytes, then pauses until a
+ * timer on the loop has seen the engine wait (a read that said EAGAIN).  A
+ * read that blocks would hold the loop, the timer would never run, and the
+ * writer would give up waiting. */
+struct fifo_writer {
+    char path[128];
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int go, gave_up;
+    uint64_t total;
+    pthread_t thread;
+};
+
+static void *fifo_writer_main(void *arg) {
+    struct fifo_writer *w = arg;
+    int fd = open(w->path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return NULL;
+    uint8_t buf[1000];
+    pattern_fill(buf, 0, 1000);
+    if (write(fd, buf, 1000) != 1000) abort();
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 20;
+    pthread_mutex_lock(&w->mu);
+    while (!w->go)
+        if (pthread_cond_timedwait(&w->cv, &w->mu, &until) == ETIMEDOUT) {
+            w->gave_up = 1;
+            break;
+        }
+    pthread_mutex_unlock(&w->mu);
+    uint8_t big[8192];
+    for (uint64_t off = 1000; off < w->total;) {
+        size_t n = w->total - off < sizeof big ? (size_t)(w->total - off) : sizeof big;
+        pattern_fill(big, off, n);
+        ssize_t k = write(fd, big, n);
+        if (k <= 0) break;
+        off += (uint64_t)k;
+    }
+    close(fd);
+    return NULL;
+}
+
+static void fifo_tick(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    struct fifo_writer *w = arg;
+    if (seam.read.eagain == 0 || seam.read.bytes < 1000) return;
+    pthread_mutex_lock(&w->mu);
+    w->go = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void test_fifo_by_path_does_not_block_loop(void **state) {
+    (void)state;
+    struct fifo_writer w;
+    memset(&w, 0, sizeof w);
+    snprintf(w.path, sizeof w.path, "/tmp/evsf-fifo-%d", (int)getpid());
+    unlink(w.path);
+    assert_int_equal(mkfifo(w.path, 0600), 0);
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    w.total = 300001;
+    assert_int_equal(pthread_create(&w.thread, NULL, fifo_writer_main, &w), 0);
+    seam_install();
+    int before = count_open_fds();
+    int s, r;
+    socketpair_nb(&s, &r);
+    struct event_base *base = event_base_new();
+    struct event *tick = event_new(base, -1, EV_PERSIST, fifo_tick, &w);
+    struct timeval ms = {0, 1000};
+    event_add(tick, &ms);
+    done_rec_t d;
+    done_rec_init(&d, s);
+    reader_t rd = {.fd = r, .keep = 1};
+    reader_start(&rd);
+    sf_region_t reg = {-1, w.path, 0, SF_COUNT_TO_EOF}; /* open() waits for the writer */
+    assert_int_equal(sf_send_async(base, s, &reg, NULL, record_done, &d, NULL), 0);
+    assert_true(run_until(base, &d.calls));
+    pthread_join(w.thread, NULL);
+    reader_join(&rd);
+    assert_false(w.gave_up);
+    assert_int_equal(d.status, 0);
+    assert_int_equal(d.body_sent, w.total);
+    assert_true(wire_matches(rd.buf, rd.len, NULL, 0, w.total, NULL));
+    event_free(tick);
+    event_base_free(base);
+    reader_free(&rd);
+    close(s);
+    close(r);
+    assert_int_equal(count_open_fds(), before);
+    unlink(w.path);
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+}
+
 static void test_no_sendfile_flag(void **state) {
     (void)state;
     int fd = make_pattern_file(2 * MiB, NULL);
@@ -378,6 +477,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_pipe_to_eof, teardown),
         cmocka_unit_test_teardown(test_pipe_short_is_truncated, teardown),
         cmocka_unit_test_teardown(test_proc_file_to_eof, teardown),
+        cmocka_unit_test_teardown(test_fifo_by_path_does_not_block_loop, teardown),
         cmocka_unit_test_teardown(test_no_sendfile_flag, teardown),
         cmocka_unit_test_teardown(test_env_no_sendfile, teardown),
     };
