@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
@@ -202,6 +203,7 @@ def main() -> None:
         for p in procs.values():
             p.terminate()
             p.wait()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def report(results, sizes, clients, contenders) -> None:
