@@ -33,6 +33,9 @@ int check_readable(int fd) {
     int fl = fcntl(fd, F_GETFL);
     if (fl < 0) return -errno;
     if ((fl & O_ACCMODE) == O_WRONLY) return -EBADF;
+#ifdef O_PATH
+    if (fl & O_PATH) return -EBADF;  // a path handle: fstat works, read never does
+#endif
     return 0;
 }
 

@@ -97,6 +97,7 @@ static void test_synchronous_errors(void **state) {
     socketpair_nb(&bs, &br);
     set_nonblocking(bs, 0);
     int dir = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int path_fd = open(path, O_PATH | O_CLOEXEC);
     int p[2];
     assert_int_equal(pipe(p), 0);
     int sock_src, sock_src_peer;
@@ -145,6 +146,7 @@ static void test_synchronous_errors(void **state) {
         {"write-only fd", s, {wo_fd, NULL, 0, 1}, NULL, -EBADF},
         {"pipe write end", s, {p[1], NULL, 0, 1}, NULL, -EBADF},
         {"closed source fd", s, {closed_fd, NULL, 0, 1}, NULL, -EBADF},
+        {"O_PATH fd (not open for reading)", s, {path_fd, NULL, 0, 1}, NULL, -EBADF},
         {"offset beyond end", s, {fd, NULL, 100001, SF_COUNT_TO_EOF}, NULL, -ERANGE},
         {"offset beyond end, count 0", s, {fd, NULL, 100001, 0}, NULL, -ERANGE},
         {"count past end", s, {fd, NULL, 0, 100001}, NULL, -ERANGE},
@@ -197,7 +199,7 @@ static void test_synchronous_errors(void **state) {
     sf_worker_free(w);
     assert_int_equal(__atomic_load_n(&g_worker_done_calls, __ATOMIC_SEQ_CST), 0);
     event_base_free(base);
-    int fds[] = {fd, wo_fd, s, r, ts, tr, udp, bs, br, dir, p[0], p[1], sock_src, sock_src_peer};
+    int fds[] = {fd, wo_fd, s, r, ts, tr, udp, bs, br, dir, path_fd, p[0], p[1], sock_src, sock_src_peer};
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) close(fds[i]);
 }
 
@@ -311,6 +313,42 @@ static void test_shrink_small_body(void **state) {
     assert_true(wire_matches(rd.buf, rd.len, HEAD, 100, 4900, NULL));
     reader_free(&rd);
     event_base_free(base);
+    close(s);
+    close(r);
+    close(fd);
+}
+
+/* The size is read once, at submit: a file that grows meanwhile still
+ * yields exactly the region it had (no more bytes than the header promised). */
+static int g_grow_fd, g_grown;
+static int grow_hook(int out, int in, off_t *off, size_t count, ssize_t *ret) {
+    (void)out, (void)in, (void)off, (void)count, (void)ret;
+    if (!g_grown && seam.sendfile.bytes >= 256 * KiB) {
+        write_pattern_at(g_grow_fd, 1 * MiB, 1 * MiB);
+        g_grown = 1;
+    }
+    return 0;
+}
+
+static void test_growing_file_sends_size_at_submit(void **state) {
+    (void)state;
+    int fd = make_pattern_file(1 * MiB, NULL);
+    g_grow_fd = fd;
+    g_grown = 0;
+    seam_install();
+    seam.sendfile_hook = grow_hook;
+    int s, r;
+    socketpair_nb(&s, &r);
+    small_buffers(s, r, 65536);
+    sf_region_t reg = {fd, NULL, 100, SF_COUNT_TO_EOF};
+    reader_t rd = {.keep = 1};
+    done_rec_t d;
+    assert_int_equal(transfer_collect(s, r, &reg, NULL, &rd, &d), 0);
+    assert_true(g_grown);
+    assert_int_equal(d.status, 0);
+    assert_int_equal(d.body_sent, 1 * MiB - 100);
+    assert_true(wire_matches(rd.buf, rd.len, NULL, 100, 1 * MiB - 100, NULL));
+    reader_free(&rd);
     close(s);
     close(r);
     close(fd);
@@ -461,6 +499,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_shrink_below_sent_during_sendfile, teardown),
         cmocka_unit_test_teardown(test_shrink_during_copy, teardown),
         cmocka_unit_test_teardown(test_shrink_small_body, teardown),
+        cmocka_unit_test_teardown(test_growing_file_sends_size_at_submit, teardown),
         cmocka_unit_test_teardown(test_read_error_is_reported, teardown),
         cmocka_unit_test_teardown(test_error_names_and_texts, teardown),
         cmocka_unit_test_teardown(test_can_use, teardown),
