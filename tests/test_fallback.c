@@ -274,9 +274,11 @@ static void test_pipe_known_count_reads_no_more(void **state) {
     reader_free(&rd);
 }
 
+/* ...with read(2) on the pipe interrupted and short now and then. */
 static void test_pipe_to_eof(void **state) {
     (void)state;
     seam_install();
+    seam.read.fault = (seam_fault_t){.err = EINTR, .first = 2, .every = 3, .cap = 7777};
     reader_t rd = {.chunk = 3000};
     int pr;
     done_rec_t d = send_from_pipe(SF_COUNT_TO_EOF, 1 * MiB + 9, 1, &rd, &pr);
@@ -284,6 +286,8 @@ static void test_pipe_to_eof(void **state) {
     assert_int_equal(d.body_sent, 1 * MiB + 9);
     assert_true(wire_matches(rd.buf, rd.len, HEAD, 0, 1 * MiB + 9, TAIL));
     assert_true(seam.read.eagain >= 1);
+    assert_true(seam.read.injected >= 3);
+    assert_true(seam.read.capped >= 3);
     assert_int_equal(seam.sendfile.calls, 0);
     close(pr);
     reader_free(&rd);
