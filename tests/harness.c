@@ -127,20 +127,29 @@ void socketpair_nb(int *sender, int *receiver) {
     *receiver = sv[1];
 }
 
-void tcp_pair(int *sender, int *receiver) {
-    int ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+static void tcp_pair_family(int family, int *sender, int *receiver) {
+    int ls = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (ls < 0) die("socket");
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t alen = sizeof a;
-    if (bind(ls, (struct sockaddr *)&a, sizeof a) != 0) die("bind");
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t alen;
+    if (family == AF_INET6) {
+        struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+        a6->sin6_family = AF_INET6;
+        a6->sin6_addr = in6addr_loopback;
+        alen = sizeof *a6;
+    } else {
+        struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+        a4->sin_family = AF_INET;
+        a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        alen = sizeof *a4;
+    }
+    if (bind(ls, (struct sockaddr *)&ss, alen) != 0) die("bind");
     if (listen(ls, 1) != 0) die("listen");
-    if (getsockname(ls, (struct sockaddr *)&a, &alen) != 0) die("getsockname");
-    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (getsockname(ls, (struct sockaddr *)&ss, &alen) != 0) die("getsockname");
+    int c = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (c < 0) die("socket");
-    if (connect(c, (struct sockaddr *)&a, sizeof a) != 0) die("connect");
+    if (connect(c, (struct sockaddr *)&ss, alen) != 0) die("connect");
     int s = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
     if (s < 0) die("accept");
     close(ls);
@@ -148,6 +157,9 @@ void tcp_pair(int *sender, int *receiver) {
     *sender = s;
     *receiver = c;
 }
+
+void tcp_pair(int *sender, int *receiver) { tcp_pair_family(AF_INET, sender, receiver); }
+void tcp6_pair(int *sender, int *receiver) { tcp_pair_family(AF_INET6, sender, receiver); }
 
 void small_buffers(int sender, int receiver, int bytes) {
     if (setsockopt(sender, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes) != 0) die("SO_SNDBUF");

@@ -43,6 +43,7 @@ void files_cleanup(void);
 /* ---- sockets (the sending end is always non-blocking) */
 void socketpair_nb(int *sender, int *receiver);
 void tcp_pair(int *sender, int *receiver);
+void tcp6_pair(int *sender, int *receiver); /* ::1 */
 void set_nonblocking(int fd, int on);
 /* Shrinks the sender's send buffer and the receiver's receive buffer. */
 void small_buffers(int sender, int receiver, int bytes);

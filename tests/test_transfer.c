@@ -275,12 +275,13 @@ static void test_just_over_small_uses_sendfile(void **state) {
 
 /* Large body on TCP with head and tail: TCP_CORK is on for the head and for
  * every sendfile call, and off once the transfer is done. */
-static void cork_case(unsigned flags, int caller_corked, int want_corked) {
+static void cork_case_on(int v6, unsigned flags, int caller_corked, int want_corked) {
     const uint64_t size = 4 * MiB + 99;
     int fd = make_pattern_file(size, NULL);
     seam_install();
     int s, r;
-    tcp_pair(&s, &r);
+    if (v6) tcp6_pair(&s, &r);
+    else tcp_pair(&s, &r);
     small_buffers(s, r, 16384);
     if (caller_corked) {
         int one = 1;
@@ -313,6 +314,15 @@ static void cork_case(unsigned flags, int caller_corked, int want_corked) {
     close(r);
     close(fd);
     seam_uninstall();
+}
+
+static void cork_case(unsigned flags, int caller_corked, int want_corked) {
+    cork_case_on(0, flags, caller_corked, want_corked);
+}
+
+static void test_cork_during_large_transfer_ipv6(void **state) {
+    (void)state;
+    cork_case_on(1, 0, 0, 1);
 }
 
 static void test_cork_during_large_transfer(void **state) {
@@ -440,6 +450,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_small_body_one_sendmsg, teardown),
         cmocka_unit_test_teardown(test_just_over_small_uses_sendfile, teardown),
         cmocka_unit_test_teardown(test_cork_during_large_transfer, teardown),
+        cmocka_unit_test_teardown(test_cork_during_large_transfer_ipv6, teardown),
         cmocka_unit_test_teardown(test_no_cork_flag, teardown),
         cmocka_unit_test_teardown(test_caller_cork_left_alone, teardown),
         cmocka_unit_test_teardown(test_large_head_and_tail, teardown),
