@@ -17,12 +17,20 @@ namespace evsf {
 
 namespace {
 
-// /proc and /sys report sizes of 0 or 4096 whatever the content.
+// /proc, /sys and the pseudo filesystems mounted under /sys (cgroup,
+// debugfs, tracefs, ...) report sizes of 0 or 4096 whatever the content.
 bool size_is_a_lie(int fd) {
 #if defined(__linux__)
     struct statfs fs;
     if (fstatfs(fd, &fs) != 0) return false;
-    return fs.f_type == PROC_SUPER_MAGIC || fs.f_type == SYSFS_MAGIC;
+    switch (static_cast<unsigned long>(fs.f_type)) {
+    case PROC_SUPER_MAGIC: case SYSFS_MAGIC: case CGROUP_SUPER_MAGIC: case CGROUP2_SUPER_MAGIC:
+    case DEBUGFS_MAGIC: case TRACEFS_MAGIC: case SECURITYFS_MAGIC: case PSTOREFS_MAGIC:
+    case EFIVARFS_MAGIC: case BPF_FS_MAGIC:
+        return true;
+    default:
+        return false;
+    }
 #else
     (void)fd;
     return false;

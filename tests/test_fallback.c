@@ -427,6 +427,63 @@ static void test_fifo_by_path_does_not_block_loop(void **state) {
     pthread_cond_destroy(&w.cv);
 }
 
+/* Pseudo files whose st_size is not their length (sysfs reports 4096,
+ * cgroup files report 0): sent to EOF, byte for byte what read(2) gives. */
+static int read_all(const char *path, char *buf, size_t cap) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, cap);
+    close(fd);
+    return (int)n;
+}
+
+static void check_pseudo_file(const char *path) {
+    char want[4096];
+    int n = read_all(path, want, sizeof want);
+    assert_true(n > 0 && n < (int)sizeof want);
+    seam_install();
+    int s, r;
+    socketpair_nb(&s, &r);
+    sf_region_t reg = {-1, path, 0, SF_COUNT_TO_EOF};
+    reader_t rd = {.keep = 1};
+    done_rec_t d;
+    assert_int_equal(transfer_collect(s, r, &reg, NULL, &rd, &d), 0);
+    assert_int_equal(d.status, 0);
+    if (rd.len != (size_t)n) fail_msg("%s: sent %zu bytes, read(2) gives %d", path, rd.len, n);
+    assert_memory_equal(rd.buf, want, (size_t)n);
+    assert_int_equal(seam.sendfile.calls, 0);
+    reader_free(&rd);
+    close(s);
+    close(r);
+}
+
+static void test_sysfs_file_to_eof(void **state) {
+    (void)state;
+    const char *path = "/sys/kernel/mm/transparent_hugepage/enabled";
+    struct stat st;
+    if (stat(path, &st) != 0) skip();
+    check_pseudo_file(path);
+}
+
+static void test_cgroup_file_to_eof(void **state) {
+    (void)state;
+    const char *candidates[] = {
+        "/sys/fs/cgroup/cgroup.controllers",        /* cgroup v2 */
+        "/sys/fs/cgroup/memory/memory.limit_in_bytes", /* cgroup v1 */
+        "/sys/fs/cgroup/cpu/cpu.shares",
+        "/sys/fs/cgroup/pids/pids.max",
+    };
+    char tmp[4096];
+    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
+        struct stat st;
+        if (stat(candidates[i], &st) != 0 || st.st_size != 0) continue;
+        if (read_all(candidates[i], tmp, sizeof tmp) <= 0) continue;
+        check_pseudo_file(candidates[i]);
+        return;
+    }
+    skip(); /* no cgroup file with a lying size here */
+}
+
 static void test_no_sendfile_flag(void **state) {
     (void)state;
     int fd = make_pattern_file(2 * MiB, NULL);
@@ -481,6 +538,8 @@ int main(void) {
         cmocka_unit_test_teardown(test_pipe_to_eof, teardown),
         cmocka_unit_test_teardown(test_pipe_short_is_truncated, teardown),
         cmocka_unit_test_teardown(test_proc_file_to_eof, teardown),
+        cmocka_unit_test_teardown(test_sysfs_file_to_eof, teardown),
+        cmocka_unit_test_teardown(test_cgroup_file_to_eof, teardown),
         cmocka_unit_test_teardown(test_fifo_by_path_does_not_block_loop, teardown),
         cmocka_unit_test_teardown(test_no_sendfile_flag, teardown),
         cmocka_unit_test_teardown(test_env_no_sendfile, teardown),
