@@ -484,6 +484,39 @@ static void test_cgroup_file_to_eof(void **state) {
     skip(); /* no cgroup file with a lying size here */
 }
 
+/* Character devices stream through read(2): a count from /dev/zero, and
+ * /dev/null to EOF (empty, not an error). */
+static void test_char_devices(void **state) {
+    (void)state;
+    int s, r;
+    socketpair_nb(&s, &r);
+    sf_region_t zero = {-1, "/dev/zero", 0, 300001};
+    reader_t rd = {.keep = 1};
+    done_rec_t d;
+    assert_int_equal(transfer_collect(s, r, &zero, NULL, &rd, &d), 0);
+    assert_int_equal(d.status, 0);
+    assert_int_equal(d.body_sent, 300001);
+    assert_int_equal(rd.len, 300001);
+    for (size_t i = 0; i < rd.len; i++) assert_int_equal(rd.buf[i], 0);
+    reader_free(&rd);
+    close(s);
+    close(r);
+
+    socketpair_nb(&s, &r);
+    sf_region_t null = {-1, "/dev/null", 0, SF_COUNT_TO_EOF};
+    struct iovec hv, tv;
+    sf_options_t o;
+    opts_with(&o, &hv, HEAD, &tv, TAIL);
+    reader_t rd2 = {.keep = 1};
+    assert_int_equal(transfer_collect(s, r, &null, &o, &rd2, &d), 0);
+    assert_int_equal(d.status, 0);
+    assert_int_equal(d.body_sent, 0);
+    assert_true(wire_matches(rd2.buf, rd2.len, HEAD, 0, 0, TAIL));
+    reader_free(&rd2);
+    close(s);
+    close(r);
+}
+
 static void test_no_sendfile_flag(void **state) {
     (void)state;
     int fd = make_pattern_file(2 * MiB, NULL);
@@ -541,6 +574,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_sysfs_file_to_eof, teardown),
         cmocka_unit_test_teardown(test_cgroup_file_to_eof, teardown),
         cmocka_unit_test_teardown(test_fifo_by_path_does_not_block_loop, teardown),
+        cmocka_unit_test_teardown(test_char_devices, teardown),
         cmocka_unit_test_teardown(test_no_sendfile_flag, teardown),
         cmocka_unit_test_teardown(test_env_no_sendfile, teardown),
     };
