@@ -184,6 +184,27 @@ static void test_sparse_region_crossing_4g(void **state) {
     assert_int_equal(expect_off, off + count);
     assert_true(above_4g);
     assert_true(asked_exact_rest);
+
+    /* The small path (one pread + one writev) across the mark, and the copy path. */
+    const unsigned flags[] = {0, SF_NO_SENDFILE};
+    const uint64_t counts[] = {1000, 3 * 65536 + 1};
+    for (int k = 0; k < 2; k++) {
+        seam_install();
+        socketpair_nb(&s, &r);
+        sf_options_t o;
+        sf_options_init(&o);
+        o.flags = flags[k];
+        sf_region_t small = {fd, NULL, four - 500, counts[k]};
+        reader_t rd2 = {.keep = 1};
+        assert_int_equal(transfer_collect(s, r, &small, &o, &rd2, &d), 0);
+        assert_int_equal(d.status, 0);
+        assert_true(wire_matches(rd2.buf, rd2.len, NULL, four - 500, counts[k], NULL));
+        assert_int_equal(seam.sendfile.calls, 0);
+        assert_int_equal(seam.pread.log[0].off, four - 500);
+        reader_free(&rd2);
+        close(s);
+        close(r);
+    }
     close(fd);
 }
 
