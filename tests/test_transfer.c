@@ -393,7 +393,7 @@ static void test_large_head_and_tail(void **state) {
         assert_int_equal(d.status, 0);
         assert_int_equal(d.body_sent, counts[i]);
         assert_true(wire_matches(rd.buf, rd.len, head, 17, counts[i], tail));
-        assert_true(seam.sendmsg.calls > 10); /* the head alone took many writes */
+        assert_true(seam.sendmsg.calls >= 5); /* the head alone took several writes */
         reader_free(&rd);
         close(s);
         close(r);
