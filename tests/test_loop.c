@@ -445,6 +445,105 @@ static void test_cancel_before_first_write(void **state) {
     close(fd);
 }
 
+/* ------------------------------------------------ backends, re-entry */
+
+static struct event_base *base_with_only(const char *method) {
+    const char **all = event_get_supported_methods();
+    int supported = 0;
+    struct event_config *cfg = event_config_new();
+    for (int i = 0; all[i]; i++) {
+        if (strcmp(all[i], method) == 0) supported = 1;
+        else event_config_avoid_method(cfg, all[i]);
+    }
+    struct event_base *b = supported ? event_base_new_with_config(cfg) : NULL;
+    event_config_free(cfg);
+    return b;
+}
+
+/* The same engine on libevent's poll and select backends: a file with
+ * head/tail through a slow 4 KiB socketpair, and a pipe (read events). */
+static void test_poll_and_select_backends(void **state) {
+    (void)state;
+    const char *methods[] = {"poll", "select", "epoll"};
+    int fd = make_pattern_file(1 * MiB + 3, NULL);
+    int ran = 0;
+    for (int m = 0; m < 3; m++) {
+        struct event_base *base = base_with_only(methods[m]);
+        if (base == NULL) continue;
+        assert_string_equal(event_base_get_method(base), methods[m]);
+        ran++;
+        int s, r;
+        socketpair_nb(&s, &r);
+        small_buffers(s, r, 4096);
+        struct iovec hv, tv;
+        sf_options_t o;
+        opts_with(&o, &hv, HEAD, &tv, TAIL);
+        sf_region_t reg = {fd, NULL, 3, 1 * MiB};
+        done_rec_t d;
+        done_rec_init(&d, s);
+        reader_t rd = {.fd = r, .chunk = 1000, .keep = 1};
+        reader_start(&rd);
+        assert_int_equal(sf_send_async(base, s, &reg, &o, record_done, &d, NULL), 0);
+        assert_true(run_until(base, &d.calls));
+        reader_join(&rd);
+        assert_int_equal(d.status, 0);
+        assert_true(wire_matches(rd.buf, rd.len, HEAD, 3, 1 * MiB, TAIL));
+        reader_free(&rd);
+        close(s);
+        close(r);
+
+        /* pipe source: the first bytes arrive only after the engine waited */
+        int p[2];
+        assert_int_equal(pipe(p), 0);
+        set_nonblocking(p[0], 1);
+        socketpair_nb(&s, &r);
+        sf_region_t pr = {p[0], NULL, 0, SF_COUNT_TO_EOF};
+        done_rec_init(&d, s);
+        reader_t rd2 = {.fd = r, .keep = 1};
+        reader_start(&rd2);
+        assert_int_equal(sf_send_async(base, s, &pr, NULL, record_done, &d, NULL), 0);
+        event_base_loop(base, EVLOOP_ONCE); /* meets the empty pipe */
+        uint8_t buf[50000];
+        pattern_fill(buf, 0, sizeof buf);
+        assert_int_equal(write(p[1], buf, sizeof buf), (ssize_t)sizeof buf);
+        close(p[1]);
+        assert_true(run_until(base, &d.calls));
+        reader_join(&rd2);
+        assert_int_equal(d.status, 0);
+        assert_true(wire_matches(rd2.buf, rd2.len, NULL, 0, sizeof buf, NULL));
+        reader_free(&rd2);
+        close(p[0]);
+        close(s);
+        close(r);
+        event_base_free(base);
+    }
+    assert_true(ran >= 2);
+    close(fd);
+}
+
+/* done never runs inside sf_send_async, even when the transfer could
+ * complete at once (small body, empty socket buffer). */
+static void test_done_never_inside_submit(void **state) {
+    (void)state;
+    int fd = make_pattern_file(100, NULL);
+    int s, r;
+    socketpair_nb(&s, &r);
+    struct event_base *base = event_base_new();
+    done_rec_t d;
+    done_rec_init(&d, -1);
+    sf_region_t reg = {fd, NULL, 0, SF_COUNT_TO_EOF};
+    assert_int_equal(sf_send_async(base, s, &reg, NULL, record_done, &d, NULL), 0);
+    assert_int_equal(d.calls, 0);
+    char b;
+    assert_int_equal(recv(r, &b, 1, MSG_DONTWAIT), -1); /* nothing written yet either */
+    assert_true(run_until(base, &d.calls));
+    assert_int_equal(d.status, 0);
+    event_base_free(base);
+    close(s);
+    close(r);
+    close(fd);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_idle_timeout_stalled_peer, teardown),
@@ -457,6 +556,8 @@ int main(void) {
         cmocka_unit_test_teardown(test_cancel_own_done_is_ealready, teardown),
         cmocka_unit_test_teardown(test_cancel_between_runs_uncorks, teardown),
         cmocka_unit_test_teardown(test_cancel_before_first_write, teardown),
+        cmocka_unit_test_teardown(test_poll_and_select_backends, teardown),
+        cmocka_unit_test_teardown(test_done_never_inside_submit, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
