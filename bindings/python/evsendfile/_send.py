@@ -198,6 +198,12 @@ async def _move(
     reading = _ReadingPause(transport)
     owned_fd = -1
     try:
+        if _inline.AVAILABLE and count is not None and count <= _inline.INLINE_MAX:
+            # Never handed over: the library opens the path itself.
+            _, sent = await _inline.run_inline(
+                sock_fd, region, opts, count, idle_timeout, reading.abort, reading.pause
+            )
+            return sent
         if _inline.AVAILABLE and count is not None:
             if region.fd == -1:
                 # Open here, so a hand-over continues on the very same file.
