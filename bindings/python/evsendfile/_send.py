@@ -198,8 +198,10 @@ async def _move(
     reading = _ReadingPause(transport)
     owned_fd = -1
     try:
-        if _inline.AVAILABLE and count is not None and count <= _inline.INLINE_MAX:
-            # Never handed over: the library opens the path itself.
+        small = count is not None and count <= _inline.INLINE_MAX
+        if _inline.AVAILABLE and small and (region.fd == -1 or _regular_file(region.fd)):
+            # Never handed over: the library opens a path itself (FIFOs
+            # non-blocking).  A caller's pipe fd may be blocking: not here.
             _, sent = await _inline.run_inline(
                 sock_fd, region, opts, count, idle_timeout, reading.abort, reading.pause
             )

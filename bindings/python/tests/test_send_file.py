@@ -196,3 +196,30 @@ def test_blocking_socket_and_bad_arguments(tmp_path):
             b.close()
 
     run(main())
+
+
+def test_small_region_from_a_pipe_descriptor(tmp_path):
+    # a pipe as the source of a small region (it goes to the worker: a caller's
+    # pipe may be blocking, and must not be read on the asyncio thread)
+    data = os.urandom(5000)
+
+    async def main():
+        r, w = os.pipe()
+        os.write(w, data)
+        os.close(w)
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        try:
+            n = await evsendfile.send_file(a, r, 0, 3000, head=b"H")
+            b.settimeout(30)
+            got = b""
+            while len(got) < 3001:
+                got += b.recv(65536)
+            return n, got
+        finally:
+            os.close(r)
+            a.close()
+            b.close()
+
+    n, got = run(main())
+    assert n == 3000 and got == b"H" + data[:3000]
