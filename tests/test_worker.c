@@ -18,6 +18,7 @@
 
 #include "evsendfile.h"
 #include "harness.h"
+#include "seam.h"
 
 #define HEAD "HTTP/1.1 200 OK\r\n\r\n"
 #define TAIL "\r\n"
@@ -371,6 +372,86 @@ static void test_worker_free_right_after_submit(void **state) {
     assert_int_equal(count_open_fds(), before);
 }
 
+/* Cancel racing completion: the worker is held inside the transfer's last
+ * step (a pread hook) until the test thread, having seen it there, is about
+ * to cancel, plus a short window for the cancel to get in.  Either outcome is legal -- 0 and done
+ * never runs, or -EALREADY and done runs once -- but never 0 *and* done. */
+static pthread_mutex_t g_race_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_race_cv = PTHREAD_COND_INITIALIZER;
+static int g_in_hook, g_about_to_cancel;
+
+static int race_pread_hook(int fd, void *buf, size_t count, off_t off, ssize_t *ret) {
+    (void)fd, (void)buf, (void)count, (void)off, (void)ret;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&g_race_mu);
+    g_in_hook = 1;
+    pthread_cond_broadcast(&g_race_cv);
+    while (!g_about_to_cancel)
+        if (pthread_cond_timedwait(&g_race_cv, &g_race_mu, &until) == ETIMEDOUT) break;
+    pthread_mutex_unlock(&g_race_mu);
+    /* A window for the canceller, not a wait for a condition: the outcome
+     * is checked against the contract whichever side wins. */
+    struct timespec window = {0, 30 * 1000 * 1000};
+    nanosleep(&window, NULL);
+    return 0; /* the real pread follows; the transfer then completes */
+}
+
+static void test_worker_cancel_racing_completion(void **state) {
+    (void)state;
+    int fd = make_pattern_file(1000, NULL);
+    sf_worker_t *w = NULL;
+    assert_int_equal(sf_worker_new(&w), 0);
+    int cancelled = 0, completed = 0;
+    for (int i = 0; i < 5; i++) {
+        seam_install();
+        seam.pread_hook = race_pread_hook;
+        g_about_to_cancel = g_in_hook = 0;
+        int s, r;
+        socketpair_nb(&s, &r);
+        wdone_t d;
+        wdone_init(&d, -1);
+        sf_region_t reg = {fd, NULL, 0, SF_COUNT_TO_EOF};
+        uint64_t ticket = 0;
+        assert_int_equal(sf_worker_submit(w, s, &reg, NULL, on_done, &d, &ticket), 0);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += GUARD_SECONDS;
+        pthread_mutex_lock(&g_race_mu);
+        while (!g_in_hook) /* the worker is inside the transfer's last step */
+            if (pthread_cond_timedwait(&g_race_cv, &g_race_mu, &until) == ETIMEDOUT) break;
+        assert_true(g_in_hook);
+        g_about_to_cancel = 1;
+        pthread_cond_broadcast(&g_race_cv);
+        pthread_mutex_unlock(&g_race_mu);
+        int rc = sf_worker_cancel(w, ticket);
+        /* a second transfer, done after anything the first could still do */
+        seam_uninstall();
+        int s2, r2;
+        socketpair_nb(&s2, &r2);
+        wdone_t d2;
+        wdone_init(&d2, -1);
+        assert_int_equal(sf_worker_submit(w, s2, &reg, NULL, on_done, &d2, NULL), 0);
+        assert_int_equal(wdone_wait(&d2), 1);
+        if (rc == 0) {
+            assert_int_equal(wdone_calls(&d), 0);
+            cancelled++;
+        } else {
+            assert_int_equal(rc, -EALREADY);
+            assert_int_equal(wdone_calls(&d), 1);
+            completed++;
+        }
+        wdone_destroy(&d);
+        wdone_destroy(&d2);
+        int fds[] = {s, r, s2, r2};
+        for (int k = 0; k < 4; k++) close(fds[k]);
+    }
+    sf_worker_free(w);
+    close(fd);
+    print_message("cancel won %d, completion won %d\n", cancelled, completed);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_worker_submit_and_done, teardown),
@@ -380,6 +461,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_worker_cancel_from_done, teardown),
         cmocka_unit_test_teardown(test_worker_free_right_after_submit, teardown),
         cmocka_unit_test_teardown(test_worker_concurrent_submitters, teardown),
+        cmocka_unit_test_teardown(test_worker_cancel_racing_completion, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
