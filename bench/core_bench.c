@@ -5,6 +5,8 @@
  *   evsf-chunk-256K sf_send_async, max_chunk 256 KiB   (tunes SF_DEFAULT_MAX_CHUNK)
  *   evsf-chunk-16M  sf_send_async, max_chunk 16 MiB
  *   evsf-copy       sf_send_async with SF_NO_SENDFILE (the fallback path)
+ *   evsf+head(cork) sf_send_async with a 59-byte head: TCP_CORK around it (the default)
+ *   evsf+head-nocork the same with SF_NO_CORK (head goes with MSG_MORE only)
  *   lean-sendfile   bare poll() + sendfile(2 MiB) loop: "the limit"
  *   blocking-copy   blocking 128 KiB pread + write loop
  * Part 2, many small responses (head + body) back to back over one TCP
@@ -93,13 +95,19 @@ static void on_done(sf_transfer_t *t, int status, uint64_t sent, void *arg) {
     *(int *)arg = status;
 }
 
-static void run_evsf(int sock, int fd, uint64_t size, uint64_t max_chunk, unsigned flags) {
+static void run_evsf(int sock, int fd, uint64_t size, uint64_t max_chunk, unsigned flags, int with_head) {
     struct event_base *base = event_base_new();
     sf_region_t r = {fd, NULL, 0, size};
     sf_options_t o;
     sf_options_init(&o);
     o.max_chunk = max_chunk;
     o.flags = flags;
+    static char hdr[] = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n";
+    struct iovec hv = {hdr, sizeof hdr - 1};
+    if (with_head) {
+        o.head = &hv;
+        o.head_count = 1;
+    }
     int status = 1;
     fcntl(sock, F_SETFL, O_NONBLOCK);
     if (sf_send_async(base, sock, &r, &o, on_done, &status, NULL) != 0) die("sf_send_async");
@@ -141,9 +149,10 @@ static void run_blocking_copy(int sock, int fd, uint64_t size) {
     }
 }
 
-enum { EVSF, EVSF_256K, EVSF_16M, EVSF_COPY, LEAN, BLOCKING, N_LARGE };
+enum { EVSF, EVSF_256K, EVSF_16M, EVSF_COPY, EVSF_HEAD, EVSF_HEAD_NOCORK, LEAN, BLOCKING, N_LARGE };
 static const char *large_names[N_LARGE] = {"evsendfile", "evsf-chunk-256K", "evsf-chunk-16M",
-                                           "evsf-copy", "lean-sendfile", "blocking-copy"};
+                                           "evsf-copy", "evsf+head(cork)", "evsf+head-nocork",
+                                           "lean-sendfile", "blocking-copy"};
 
 static struct result large_round(int which, int fd, uint64_t size) {
     int snd, rcv;
@@ -153,17 +162,20 @@ static struct result large_round(int which, int fd, uint64_t size) {
     pthread_create(&th, NULL, drain_thread, &d);
     double c0 = thread_cpu(), t0 = now();
     switch (which) {
-    case EVSF: run_evsf(snd, fd, size, 0, 0); break;
-    case EVSF_256K: run_evsf(snd, fd, size, 256 * 1024, 0); break;
-    case EVSF_16M: run_evsf(snd, fd, size, 16u << 20, 0); break;
-    case EVSF_COPY: run_evsf(snd, fd, size, 0, SF_NO_SENDFILE); break;
+    case EVSF: run_evsf(snd, fd, size, 0, 0, 0); break;
+    case EVSF_256K: run_evsf(snd, fd, size, 256 * 1024, 0, 0); break;
+    case EVSF_16M: run_evsf(snd, fd, size, 16u << 20, 0, 0); break;
+    case EVSF_COPY: run_evsf(snd, fd, size, 0, SF_NO_SENDFILE, 0); break;
+    case EVSF_HEAD: run_evsf(snd, fd, size, 0, 0, 1); break;
+    case EVSF_HEAD_NOCORK: run_evsf(snd, fd, size, 0, SF_NO_CORK, 1); break;
     case LEAN: run_lean(snd, fd, size); break;
     case BLOCKING: run_blocking_copy(snd, fd, size); break;
     }
     shutdown(snd, SHUT_WR);
     pthread_join(th, NULL);
     struct result r = {now() - t0, thread_cpu() - c0};
-    if (d.got != size) {
+    uint64_t expect = size + (which == EVSF_HEAD || which == EVSF_HEAD_NOCORK ? 59 : 0);
+    if (d.got != expect) {
         fprintf(stderr, "%s: received %llu of %llu\n", large_names[which], d.got, (unsigned long long)size);
         exit(1);
     }

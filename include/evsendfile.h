@@ -180,8 +180,10 @@ typedef void (*sf_done_cb)(sf_transfer_t *t, int status, uint64_t body_sent, voi
  *   -ENOENT, -EACCES, ...  open(path) failed
  *   -ENOMEM       out of memory
  *
- * `done` then runs exactly once, from `base`'s loop, never from inside this
- * call.  Asynchronous statuses: 0; -EPIPE / -ECONNRESET (peer went away);
+ * The first step runs inside this call (the socket is usually writable):
+ * a small response may be entirely on the wire when it returns, and a
+ * response that leaves at once never costs an epoll registration.  `done`
+ * still runs exactly once, from `base`'s loop, never from inside this call.  Asynchronous statuses: 0; -EPIPE / -ECONNRESET (peer went away);
  * SF_ETRUNCATED (file shrank: bytes promised in a header are missing, close
  * the connection); SF_ETIMEDOUT; -EIO and other read errors of the file; any
  * other -errno from the socket.

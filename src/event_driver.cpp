@@ -1,5 +1,7 @@
-// event_driver.cpp -- a Job driven by libevent.  One persistent EV_WRITE
-// event per transfer: EAGAIN simply waits for it, a used-up max_chunk budget
+// event_driver.cpp -- a Job driven by libevent.  The first step runs at
+// submit; a job that finished there is reported through event_active() on the
+// next loop turn.  Otherwise one persistent EV_WRITE event per transfer:
+// EAGAIN simply waits for it, a used-up max_chunk budget
 // returns to the loop (the level-triggered event fires again after other
 // ready events were served), and its timeout is the idle timeout.
 #include "event_driver.hpp"
@@ -21,8 +23,20 @@ int Transfer::start(struct event_base *base, std::unique_ptr<Job> job, sf_done_c
     t->write_ev_ = event_new(base, job->sock(), EV_WRITE | EV_PERSIST, on_ready, t.get());
     if (t->write_ev_ == nullptr) return -ENOMEM;
     t->job_ = std::move(job);
-    t->wait_for(t->write_ev_);
-    if (t->armed_ == nullptr) return -ENOMEM;
+    // The socket is usually writable already: step once now.  A response that
+    // leaves at once never touches epoll; `done` still runs from the loop
+    // (event_active on the never-added event), never from here.
+    int r = t->job_->step();
+    if (r == SF_STEP_DONE || r < 0) {
+        t->early_ = true;
+        t->early_status_ = r;
+        event_active(t->write_ev_, EV_WRITE, 0);
+    } else if (r == SF_STEP_READ) {
+        event_active(t->write_ev_, EV_WRITE, 0);  // on_ready steps again and arms the read event
+    } else {
+        t->wait_for(t->write_ev_);
+        if (t->armed_ == nullptr) return -ENOMEM;
+    }
     *out = t.release();
     return 0;
 }
@@ -48,6 +62,10 @@ void Transfer::wait_for(struct event *ev) {
 
 void Transfer::on_ready(evutil_socket_t, short what, void *self) {
     Transfer *t = static_cast<Transfer *>(self);
+    if (t->early_) {
+        t->complete(t->early_status_);
+        return;
+    }
     if (what & EV_TIMEOUT) {
         t->complete(SF_ETIMEDOUT);
         return;

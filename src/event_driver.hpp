@@ -36,6 +36,8 @@ private:
     sf_done_cb done_ = nullptr;
     void *arg_ = nullptr;
     bool in_done_ = false;
+    bool early_ = false;  // finished inside start(): on_ready only reports it
+    int early_status_ = 0;
 };
 
 }  // namespace evsf

@@ -292,10 +292,17 @@ static void test_shrink_during_copy(void **state) {
     shrink_case(SF_NO_SENDFILE, 1 * MiB, 3 * MiB + 1);
 }
 
-/* Small path: the file shrinks between submit and the first write. */
+/* Small path: the file shrinks between submit and its one read (the seam
+ * truncates it right before the first pread, wherever that runs). */
 static void test_shrink_small_body(void **state) {
     (void)state;
     int fd = make_pattern_file(10000, NULL);
+    g_trunc_fd = fd;
+    g_trunc_after = 0;
+    g_trunc_to = 5000;
+    g_truncated = 0;
+    seam_install();
+    seam.pread_hook = trunc_pread_hook;
     int s, r;
     socketpair_nb(&s, &r);
     struct iovec hv, tv;
@@ -306,11 +313,12 @@ static void test_shrink_small_body(void **state) {
     done_rec_t d;
     done_rec_init(&d, s);
     assert_int_equal(sf_send_async(base, s, &reg, &o, record_done, &d, NULL), 0);
-    assert_int_equal(ftruncate(fd, 5000), 0);
     reader_t rd = {.fd = r, .keep = 1};
     reader_start(&rd);
     assert_true(run_until(base, &d.calls));
     reader_join(&rd);
+    seam_uninstall();
+    assert_int_equal(g_truncated, 1);
     assert_int_equal(d.status, SF_ETRUNCATED);
     assert_int_equal(d.body_sent, 4900);
     assert_true(wire_matches(rd.buf, rd.len, HEAD, 100, 4900, NULL));

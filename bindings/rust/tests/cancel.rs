@@ -32,7 +32,8 @@ fn dropping_mid_way_cancels_and_the_closure_never_runs() {
     let t = send(&lp, &server, &Region::path(file.path()), &opts, watched(&called, &dropped)).unwrap();
     assert!(lp.run_once().unwrap());
     let sent = t.body_sent();
-    assert!(sent > 0 && sent <= 64 * 1024, "one callback moves at most max_chunk, moved {sent}");
+    // send() makes the first step at once, run_once() one more: each moves at most max_chunk.
+    assert!(sent > 0 && sent <= 2 * 64 * 1024, "two steps move at most 2 * max_chunk, moved {sent}");
     drop(t);
     assert!(dropped.get() && !called.get(), "closure must be dropped without running");
     // Nothing is pending any more: run returns at once and runs nothing.

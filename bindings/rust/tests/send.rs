@@ -120,7 +120,8 @@ fn slow_reader_gets_every_byte() {
     let out = Outcome::new();
     let t = send(&lp, &server, &Region::fd(&f), &Options::new().max_chunk(256 * 1024), out.callback()).unwrap();
     let turns = run_until(&lp, || out.calls() == 1);
-    assert!(turns >= 32, "8 MiB in 256 KiB budgets needs at least 32 turns, took {turns}");
+    // send() makes the first step itself; the loop needs the other 31 at least.
+    assert!(turns >= 31, "8 MiB in 256 KiB budgets needs at least 31 loop turns, took {turns}");
     assert_eq!(t.body_sent(), data.len() as u64);
     drop(server);
     assert_eq!(out.get(), Some(Ok(data.len() as u64)));
@@ -284,7 +285,8 @@ fn a_file_shrinking_mid_transfer_ends_truncated() {
         let opts = Options::new().max_chunk(64 * 1024).no_sendfile(no_sendfile);
         let t = send(&lp, &server, &Region::path(file.path()), &opts, out.callback()).unwrap();
         assert!(lp.run_once().unwrap());
-        assert!(t.body_sent() <= 64 * 1024 && out.calls() == 0);
+        // send() made the first step, run_once() one more: at most 2 * max_chunk.
+        assert!(t.body_sent() <= 2 * 64 * 1024 && out.calls() == 0);
         std::fs::OpenOptions::new().write(true).open(file.path()).unwrap().set_len(128 * 1024).unwrap();
         let reader = read_all(client);
         lp.run().unwrap();
