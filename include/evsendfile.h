@@ -81,11 +81,16 @@ typedef struct sf_region {
  *    count past the end is -ERANGE; SF_COUNT_TO_EOF means "size - offset".
  *    If the file shrinks during the transfer, the transfer ends with
  *    SF_ETRUNCATED and body_sent tells how much of the region got out.
- *  - files on /proc and /sys (whose sizes lie), pipes, FIFOs and character
- *    devices: streamed with read(2) to EOF (or until `count` bytes), through
- *    a bounded buffer.  offset must be 0 for a pipe (-ESPIPE otherwise).
+ *  - files on pseudo filesystems whose sizes lie (/proc, sysfs, cgroup,
+ *    debugfs, tracefs, securityfs, pstore, efivarfs, bpffs), pipes, FIFOs and
+ *    character devices: streamed with read(2) to EOF (or until `count`
+ *    bytes), through a bounded buffer.  offset must be 0 for a pipe
+ *    (-ESPIPE otherwise).  A non-blocking pipe with no data waits for
+ *    EV_READ on it (idle timeout included).  A FIFO or device opened by path
+ *    is switched to O_NONBLOCK; note that open(2) of a FIFO by path itself
+ *    blocks until a writer opens it -- pass an fd for FIFOs.
  *  - directories: -EISDIR; sockets as source: -EINVAL;
- *    an fd not open for reading: -EBADF.
+ *    an fd not open for reading (or an O_PATH fd): -EBADF.
  * The caller keeps ownership of `fd` (when fd >= 0); it must stay open until
  * the transfer completes or is cancelled.
  */
