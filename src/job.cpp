@@ -55,25 +55,33 @@ int copy_iovecs(const struct iovec *iov, int n, std::vector<char> &out) {
     return 0;
 }
 
+// One syscall less per transfer for TCP: IPPROTO_TCP already means a stream.
 int check_socket(int sock, unsigned flags, bool &is_tcp) {
     int fl = fcntl(sock, F_GETFL);
     if (fl < 0) return -errno;
-    int type = 0;
-    socklen_t len = sizeof type;
-    if (getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return -errno;
-    if (type != SOCK_STREAM) return -EPROTOTYPE;
-    if (!(fl & O_NONBLOCK)) return SF_EBLOCKING;
-    if ((flags & SF_TLS) && !platform_ktls_tx_active(sock)) return SF_ENOKTLS;
-    int proto = 0;
-    len = sizeof proto;
+    is_tcp = false;
 #ifdef SO_PROTOCOL
-    is_tcp = getsockopt(sock, SOL_SOCKET, SO_PROTOCOL, &proto, &len) == 0 && proto == IPPROTO_TCP;
+    int proto = 0;
+    socklen_t len = sizeof proto;
+    if (getsockopt(sock, SOL_SOCKET, SO_PROTOCOL, &proto, &len) != 0) return -errno;
+    is_tcp = proto == IPPROTO_TCP;
 #else
     sockaddr_storage ss;
     socklen_t sl = sizeof ss;
-    is_tcp = getsockname(sock, reinterpret_cast<sockaddr *>(&ss), &sl) == 0 &&
-             (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+    bool inet = getsockname(sock, reinterpret_cast<sockaddr *>(&ss), &sl) == 0 &&
+                (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
 #endif
+    if (!is_tcp) {
+        int type = 0;
+        socklen_t tl = sizeof type;
+        if (getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &tl) != 0) return -errno;
+        if (type != SOCK_STREAM) return -EPROTOTYPE;
+#ifndef SO_PROTOCOL
+        is_tcp = inet;
+#endif
+    }
+    if (!(fl & O_NONBLOCK)) return SF_EBLOCKING;
+    if ((flags & SF_TLS) && !platform_ktls_tx_active(sock)) return SF_ENOKTLS;
     return 0;
 }
 
