@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every cmocka test binary of a build under valgrind memcheck: any
+# invalid access, uninitialised read or leaked block (of any kind, "still
+# reachable" included) fails.  The one suppression (tests/valgrind.supp) is
+# libevent's own cache, allocated once per process.
+#   bash tests/memcheck.sh BUILD_DIR
+set -euo pipefail
+build=${1:?usage: memcheck.sh BUILD_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+status=0 count=0
+for t in "$build"/tests/test_*; do
+  [ -x "$t" ] || continue
+  count=$((count + 1))
+  log=$(mktemp)
+  if valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=all \
+       --errors-for-leak-kinds=all --suppressions="$here/valgrind.supp" \
+       "$t" >"$log" 2>&1; then
+    printf 'memcheck ok    %s (%s)\n' "$(basename "$t")" "$(grep -Eo '[0-9]+ test\(s\)' "$log" | tail -1 || true)"
+  else
+    printf 'memcheck FAIL  %s\n' "$(basename "$t")"
+    grep -E '^==[0-9]+==|FAILED|ERROR' "$log" | head -80
+    status=1
+  fi
+  rm -f "$log"
+done
+[ "$count" -gt 0 ] || { echo "no test binaries under $build/tests"; exit 1; }
+exit $status
