@@ -1,53 +1,51 @@
-/* core_bench.c -- evsendfile against the lean loops it must match, in one run.
+/* core_bench.c -- the library against what people would use instead, timed
+ * in one run over loopback TCP to a sink in another process.
  *
- * Part 1, large file over loopback TCP (page-cache warm):
- *   evsendfile      sf_send_async, default max_chunk
- *   evsf-chunk-256K sf_send_async, max_chunk 256 KiB   (tunes SF_DEFAULT_MAX_CHUNK)
- *   evsf-chunk-16M  sf_send_async, max_chunk 16 MiB
- *   evsf-copy       sf_send_async with SF_NO_SENDFILE (the fallback path)
- *   evsf+head(cork) sf_send_async with a 59-byte head: TCP_CORK around it (the default)
- *   evsf+head-nocork the same with SF_NO_CORK (head goes with MSG_MORE only)
- *   lean-sendfile   bare poll() + sendfile(2 MiB) loop: "the limit"
- *   blocking-copy   blocking 128 KiB pread + write loop
- * Part 2, many small responses (head + body) back to back over one TCP
- * connection, raw methods: read+writev in one call vs send(MSG_MORE)+sendfile.
- * That crossover is what SF_SMALL_BODY_MAX is tuned from.
+ * Workloads (page-cache-warm files, every connection TCP_NODELAY):
+ *   large         one transfer of 1 GiB, no head: vs "the limit" (the faster
+ *                 of a blocking sendfile loop and poll() + sendfile 2 MiB),
+ *                 plus knob variants (max_chunk, copy path, copy buffer size)
+ *   SIZE xC       10,000 transfers of SIZE (4 KiB, 16 KiB, 64 KiB, 1 MiB),
+ *                 each after a 200-byte HTTP-like head, over C connections on
+ *                 one event loop (1, 64, 10,000): a connection starts its next
+ *                 transfer when the previous one is done
+ *   crossover     raw read+writev vs send(MSG_MORE)+sendfile per body size,
+ *                 one blocking connection: where SF_SMALL_BODY_MAX belongs
+ * Every cell is checked against the sink's byte counts per connection.
+ * Contenders of a workload are interleaved round by round, their order
+ * rotating; the table shows medians and the median of per-round ratios.
  *
- * Contenders are interleaved round by round; medians and ratios are printed.
- * Usage: core_bench [--rounds N] [--size-mib N] [--dir DIR]
+ * Usage: core_bench [--rounds N] [--quick] [--transfers N] [--large-mib N]
+ *                   [--only SUBSTRING] [--csv FILE] [--dir DIR]
  */
 #define _GNU_SOURCE
-#include <evsendfile.h>
-#include <event2/event.h>
+#include "core_bench.h"
 
-#include <errno.h>
+#include <evsendfile.h>
+
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <signal.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/sendfile.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+
+#define MAX_ROUNDS 64
+#define MAX_IN_WORKLOAD 16
 
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static double thread_cpu(void) {
     struct rusage ru;
     getrusage(RUSAGE_THREAD, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 static void die(const char *what) {
@@ -55,198 +53,22 @@ static void die(const char *what) {
     exit(1);
 }
 
-/* A connected loopback TCP pair: *snd (non-blocking) -> *rcv. */
-static void tcp_pair(int *snd, int *rcv) {
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 1) ||
-        getsockname(l, (struct sockaddr *)&a, &len))
-        die("listen");
-    *snd = socket(AF_INET, SOCK_STREAM, 0);
-    if (connect(*snd, (struct sockaddr *)&a, sizeof a)) die("connect");
-    *rcv = accept(l, NULL, NULL);
-    if (*rcv < 0) die("accept");
-    close(l);
-}
-
-struct drain {
-    int fd;
-    unsigned long long got;
-};
-
-static void *drain_thread(void *arg) {
-    struct drain *d = arg;
-    static __thread char buf[1 << 20];
-    ssize_t n;
-    while ((n = read(d->fd, buf, sizeof buf)) > 0) d->got += (unsigned long long)n;
-    return NULL;
-}
-
-/* ------------------------------------------------------------ contenders */
-
-struct result {
-    double seconds, cpu;
-};
-
-static void on_done(sf_transfer_t *t, int status, uint64_t sent, void *arg) {
-    (void)t;
-    (void)sent;
-    *(int *)arg = status;
-}
-
-static void run_evsf(int sock, int fd, uint64_t size, uint64_t max_chunk, unsigned flags, int with_head) {
-    struct event_base *base = event_base_new();
-    sf_region_t r = {fd, NULL, 0, size};
-    sf_options_t o;
-    sf_options_init(&o);
-    o.max_chunk = max_chunk;
-    o.flags = flags;
-    static char hdr[] = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n";
-    struct iovec hv = {hdr, sizeof hdr - 1};
-    if (with_head) {
-        o.head = &hv;
-        o.head_count = 1;
-    }
-    int status = 1;
-    fcntl(sock, F_SETFL, O_NONBLOCK);
-    if (sf_send_async(base, sock, &r, &o, on_done, &status, NULL) != 0) die("sf_send_async");
-    event_base_dispatch(base);
-    if (status != 0) {
-        fprintf(stderr, "transfer failed: %s\n", sf_strerror(status));
-        exit(1);
-    }
-    event_base_free(base);
-}
-
-static void run_lean(int sock, int fd, uint64_t size) {
-    fcntl(sock, F_SETFL, O_NONBLOCK);
-    off_t off = 0;
-    while ((uint64_t)off < size) {
-        size_t ask = size - off < (2u << 20) ? (size_t)(size - off) : (2u << 20);
-        ssize_t n = sendfile(sock, fd, &off, ask);
-        if (n < 0 && errno == EAGAIN) {
-            struct pollfd p = {sock, POLLOUT, 0};
-            poll(&p, 1, -1);
-        } else if (n <= 0) {
-            die("sendfile");
-        }
-    }
-}
-
-static void run_blocking_copy(int sock, int fd, uint64_t size) {
-    static char buf[128 * 1024];
-    uint64_t off = 0;
-    while (off < size) {
-        ssize_t n = pread(fd, buf, sizeof buf, (off_t)off);
-        if (n <= 0) die("pread");
-        for (ssize_t w = 0; w < n;) {
-            ssize_t k = write(sock, buf + w, (size_t)(n - w));
-            if (k <= 0) die("write");
-            w += k;
-        }
-        off += (uint64_t)n;
-    }
-}
-
-enum { EVSF, EVSF_256K, EVSF_16M, EVSF_COPY, EVSF_HEAD, EVSF_HEAD_NOCORK, LEAN, BLOCKING, N_LARGE };
-static const char *large_names[N_LARGE] = {"evsendfile", "evsf-chunk-256K", "evsf-chunk-16M",
-                                           "evsf-copy", "evsf+head(cork)", "evsf+head-nocork",
-                                           "lean-sendfile", "blocking-copy"};
-
-static struct result large_round(int which, int fd, uint64_t size) {
-    int snd, rcv;
-    tcp_pair(&snd, &rcv);
-    struct drain d = {rcv, 0};
-    pthread_t th;
-    pthread_create(&th, NULL, drain_thread, &d);
-    double c0 = thread_cpu(), t0 = now();
-    switch (which) {
-    case EVSF: run_evsf(snd, fd, size, 0, 0, 0); break;
-    case EVSF_256K: run_evsf(snd, fd, size, 256 * 1024, 0, 0); break;
-    case EVSF_16M: run_evsf(snd, fd, size, 16u << 20, 0, 0); break;
-    case EVSF_COPY: run_evsf(snd, fd, size, 0, SF_NO_SENDFILE, 0); break;
-    case EVSF_HEAD: run_evsf(snd, fd, size, 0, 0, 1); break;
-    case EVSF_HEAD_NOCORK: run_evsf(snd, fd, size, 0, SF_NO_CORK, 1); break;
-    case LEAN: run_lean(snd, fd, size); break;
-    case BLOCKING: run_blocking_copy(snd, fd, size); break;
-    }
-    shutdown(snd, SHUT_WR);
-    pthread_join(th, NULL);
-    struct result r = {now() - t0, thread_cpu() - c0};
-    uint64_t expect = size + (which == EVSF_HEAD || which == EVSF_HEAD_NOCORK ? 59 : 0);
-    if (d.got != expect) {
-        fprintf(stderr, "%s: received %llu of %llu\n", large_names[which], d.got, (unsigned long long)size);
-        exit(1);
-    }
-    close(snd);
-    close(rcv);
-    return r;
-}
-
-/* Small responses: `n` times head (200 bytes) + body of `size` bytes. */
-static const char head[200] = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n";
-
-static double small_round(int use_sendfile, int fd, size_t size, int n) {
-    int snd, rcv;
-    tcp_pair(&snd, &rcv);
-    int one = 1;
-    setsockopt(snd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct drain d = {rcv, 0};
-    pthread_t th;
-    pthread_create(&th, NULL, drain_thread, &d);
-    char *body = malloc(size);
-    double t0 = now();
-    for (int i = 0; i < n; i++) {
-        if (use_sendfile) {
-            if (send(snd, head, sizeof head, MSG_MORE) != (ssize_t)sizeof head) die("send");
-            off_t off = 0;
-            while ((size_t)off < size)
-                if (sendfile(snd, fd, &off, size - (size_t)off) <= 0) die("sendfile");
-        } else {
-            if (pread(fd, body, size, 0) != (ssize_t)size) die("pread");
-            struct iovec iov[2] = {{(void *)head, sizeof head}, {body, size}};
-            size_t total = sizeof head + size;
-            ssize_t k = writev(snd, iov, 2);
-            if (k < 0) die("writev");
-            if ((size_t)k < total) { /* blocking socket: rare short write, finish it */
-                size_t done = (size_t)k;
-                while (done < total) {
-                    const char *p = done < sizeof head ? head + done : body + (done - sizeof head);
-                    size_t left = done < sizeof head ? sizeof head - done : total - done;
-                    ssize_t w = write(snd, p, left);
-                    if (w <= 0) die("write");
-                    done += (size_t)w;
-                }
-            }
-        }
-    }
-    double dt = now() - t0;
-    shutdown(snd, SHUT_WR);
-    pthread_join(th, NULL);
-    if (d.got != (unsigned long long)n * (sizeof head + size)) die("short small transfer");
-    free(body);
-    close(snd);
-    close(rcv);
-    return n / dt;
-}
-
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-static double median(double *v, int n) {
-    double tmp[64];
+static double median(const double *v, int n) {
+    double tmp[MAX_ROUNDS];
     memcpy(tmp, v, (size_t)n * sizeof *v);
     qsort(tmp, (size_t)n, sizeof *tmp, cmp_double);
     return n % 2 ? tmp[n / 2] : (tmp[n / 2 - 1] + tmp[n / 2]) / 2;
 }
 
-static int make_file(const char *dir, const char *name, uint64_t size) {
+static int make_file(const char *dir, uint64_t size) {
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+    snprintf(path, sizeof path, "%s/core_bench.%llu.XXXXXX", dir, (unsigned long long)size);
+    int fd = mkstemp(path);
     if (fd < 0) die(path);
     unlink(path);
     static char block[1 << 20];
@@ -256,62 +78,245 @@ static int make_file(const char *dir, const char *name, uint64_t size) {
         if (pwrite(fd, block, n, (off_t)off) != (ssize_t)n) die("pwrite");
         off += n;
     }
-    return fd;
+    return fd; /* just written: in the page cache */
+}
+
+/* An HTTP-like response head of exactly 200 bytes. */
+static void make_head(char *h, uint64_t size) {
+    int n = snprintf(h, 201,
+                     "HTTP/1.1 200 OK\r\nServer: core_bench\r\nContent-Type: application/octet-stream\r\n"
+                     "Content-Length: %llu\r\nConnection: keep-alive\r\nX-Pad: ",
+                     (unsigned long long)size);
+    memset(h + n, 'x', (size_t)(200 - n - 4));
+    memcpy(h + 196, "\r\n\r\n", 4);
+}
+
+enum ref_kind { REF_LIMIT, REF_BASELINE, REF_CROSSOVER };
+
+struct workload {
+    char name[32];
+    uint64_t size;
+    int transfers, conns, with_head;
+    enum ref_kind ref;
+    int members[MAX_IN_WORKLOAD];
+    int n_members;
+};
+
+struct cell {
+    double gbps[MAX_ROUNDS], tps[MAX_ROUNDS], cpu[MAX_ROUNDS];
+    long note;
+};
+
+static void add(struct workload *w, const char *name) {
+    int i = contender_index(name);
+    if (i < 0) {
+        fprintf(stderr, "no contender %s\n", name);
+        exit(1);
+    }
+    w->members[w->n_members++] = i;
+}
+
+/* One contender, one round of a workload; checks the sink's counts. */
+static void measure(const struct workload *w, int which, int file_fd, struct sink *sk, int *socks,
+                    int *per_conn, struct cell *out, int round) {
+    const struct contender *k = &contenders[which];
+    char head[201];
+    make_head(head, w->size);
+    uint64_t unit = w->size + (w->with_head ? 200 : 0);
+    sink_expect(sk, w->conns, unit, socks);
+    struct spec s = {file_fd, w->size, head, w->with_head ? 200 : 0, w->conns, socks, per_conn,
+                     k->evsf_flags, k->max_chunk, k->buf_size};
+    long note = 0;
+    double c0 = thread_cpu(), t0 = now();
+    if (k->run(&s, &note) != 0) {
+        fprintf(stderr, "%s failed in %s\n", k->name, w->name);
+        exit(1);
+    }
+    struct sink_report rep;
+    sink_wait(sk, &rep);
+    double wall = now() - t0, cpu = thread_cpu() - c0;
+    uint64_t want = (uint64_t)w->transfers * unit;
+    uint64_t lo = (uint64_t)(w->transfers / w->conns) * unit;
+    uint64_t hi = (uint64_t)((w->transfers + w->conns - 1) / w->conns) * unit;
+    if (rep.conns != w->conns || rep.not_a_multiple || rep.sum != want || rep.min < lo || rep.max > hi) {
+        fprintf(stderr, "%s in %s: the sink got %llu bytes (want %llu) on %d connections, min %llu max %llu\n",
+                k->name, w->name, (unsigned long long)rep.sum, (unsigned long long)want, rep.conns,
+                (unsigned long long)rep.min, (unsigned long long)rep.max);
+        exit(1);
+    }
+    out->gbps[round] = (double)want / wall / 1e9;
+    out->tps[round] = w->transfers / wall;
+    out->cpu[round] = cpu / ((double)want / 1e9);
+    out->note += note;
+}
+
+/* Index (into w->members) of the reference contender in one round. */
+static int reference(const struct workload *w, struct cell *cells, int round) {
+    int best = -1;
+    for (int m = 0; m < w->n_members; m++) {
+        const char *n = contenders[w->members[m]].name;
+        int eligible = w->ref == REF_LIMIT      ? !strncmp(n, "limit-", 6)
+                       : w->ref == REF_BASELINE ? !strncmp(n, "evbuf-", 6) || !strcmp(n, "copy")
+                                                : !strcmp(n, "raw-sendfile");
+        if (eligible && (best < 0 || cells[m].gbps[round] > cells[best].gbps[round])) best = m;
+    }
+    return best;
+}
+
+static void report(const struct workload *w, struct cell *cells, int rounds, FILE *csv) {
+    static const char *ref_name[] = {"the limit (faster of limit-*)",
+                                     "the better of evbuf-sendfile, evbuf-mmap, copy", "raw-sendfile"};
+    printf("\n== %s: %d x %llu B%s over %d connection%s; ratios vs %s, per round ==\n", w->name,
+           w->transfers, (unsigned long long)w->size, w->with_head ? " + 200 B head" : "", w->conns,
+           w->conns > 1 ? "s" : "", ref_name[w->ref]);
+    printf("%-16s %8s %7s %12s %9s %9s %9s %s\n", "contender", "GB/s", "spread", "transfers/s", "CPU s/GB",
+           "GB/s÷ref", "CPU÷ref", "note");
+    for (int m = 0; m < w->n_members; m++) {
+        double ratio[MAX_ROUNDS], cratio[MAX_ROUNDS];
+        for (int r = 0; r < rounds; r++) {
+            int ref = reference(w, cells, r);
+            ratio[r] = cells[m].gbps[r] / cells[ref].gbps[r];
+            cratio[r] = cells[m].cpu[r] / cells[ref].cpu[r];
+        }
+        double g = median(cells[m].gbps, rounds), lo = g, hi = g;
+        for (int r = 0; r < rounds; r++) {
+            if (cells[m].gbps[r] < lo) lo = cells[m].gbps[r];
+            if (cells[m].gbps[r] > hi) hi = cells[m].gbps[r];
+        }
+        const char *name = contenders[w->members[m]].name;
+        char note[64] = "";
+        if (cells[m].note && !strncmp(name, "evbuf-", 6))
+            snprintf(note, sizeof note, "%ld false EOFs", cells[m].note);
+        printf("%-16s %8.3f %6.0f%% %12.0f %9.3f %9.3f %9.3f %s\n", name, g, 100 * (hi - lo) / g,
+               median(cells[m].tps, rounds), median(cells[m].cpu, rounds), median(ratio, rounds),
+               median(cratio, rounds), note);
+        if (csv)
+            for (int r = 0; r < rounds; r++)
+                fprintf(csv, "%s,%llu,%d,%d,%s,%d,%.6f,%.1f,%.6f\n", w->name, (unsigned long long)w->size,
+                        w->conns, w->transfers, name, r, cells[m].gbps[r], cells[m].tps[r], cells[m].cpu[r]);
+    }
+    fflush(stdout);
+}
+
+static void run_workload(const struct workload *w, int rounds, const char *dir, struct sink *sk, FILE *csv) {
+    int fd = make_file(dir, w->size);
+    int *socks = malloc((size_t)w->conns * sizeof *socks);
+    int *per_conn = malloc((size_t)w->conns * sizeof *per_conn);
+    for (int i = 0; i < w->conns; i++)
+        per_conn[i] = w->transfers / w->conns + (i < w->transfers % w->conns);
+    struct cell *cells = calloc(MAX_IN_WORKLOAD, sizeof *cells);
+    if (w->ref == REF_LIMIT) { /* one untimed pass: page cache and TCP warm */
+        struct cell scratch;
+        measure(w, w->members[0], fd, sk, socks, per_conn, &scratch, 0);
+    }
+    for (int r = 0; r < rounds; r++)
+        for (int k = 0; k < w->n_members; k++) {
+            int m = (k + r) % w->n_members; /* rotate the order every round */
+            measure(w, w->members[m], fd, sk, socks, per_conn, &cells[m], r);
+        }
+    report(w, cells, rounds, csv);
+    free(cells);
+    free(per_conn);
+    free(socks);
+    close(fd);
 }
 
 int main(int argc, char **argv) {
-    int rounds = 5;
-    uint64_t size_mib = 1024;
+    int rounds = 5, transfers = 10000, quick = 0;
+    uint64_t large_mib = 1024;
+    const char *only = NULL, *csv_path = NULL;
     const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--rounds")) rounds = atoi(argv[i + 1]);
-        else if (!strcmp(argv[i], "--size-mib")) size_mib = strtoull(argv[i + 1], NULL, 10);
-        else if (!strcmp(argv[i], "--dir")) dir = argv[i + 1];
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--quick")) {
+            quick = 1;
+            continue;
+        }
+        if (!v) {
+            fprintf(stderr, "usage: %s [--rounds N] [--quick] [--transfers N] [--large-mib N] "
+                            "[--only SUBSTRING] [--csv FILE] [--dir DIR]\n", argv[0]);
+            return 2;
+        }
+        if (!strcmp(a, "--rounds")) rounds = atoi(v);
+        else if (!strcmp(a, "--transfers")) transfers = atoi(v);
+        else if (!strcmp(a, "--large-mib")) large_mib = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--only")) only = v;
+        else if (!strcmp(a, "--csv")) csv_path = v;
+        else if (!strcmp(a, "--dir")) dir = v;
+        i++;
     }
-    if (rounds < 1 || rounds > 64) rounds = 5;
+    if (quick) {
+        rounds = 1;
+        transfers = 1000;
+        large_mib = 128;
+    }
+    if (rounds < 1 || rounds > MAX_ROUNDS || transfers < 1) return 2;
     signal(SIGPIPE, SIG_IGN);
-    uint64_t size = size_mib << 20;
-    int fd = make_file(dir, "core_bench.large", size);
-    printf("core_bench: %d rounds, %llu MiB file, loopback TCP, %ld cores\n", rounds,
-           (unsigned long long)size_mib, sysconf(_SC_NPROCESSORS_ONLN));
+    struct rlimit nofile;
+    getrlimit(RLIMIT_NOFILE, &nofile);
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile); /* 10,000 connections here, 10,000 in the sink */
 
-    /* warm the page cache */
-    large_round(BLOCKING, fd, size);
+    static struct workload ws[64];
+    int n_ws = 0;
+    struct workload *w = &ws[n_ws++];
+    snprintf(w->name, sizeof w->name, "large");
+    w->size = large_mib << 20;
+    w->transfers = w->conns = 1;
+    w->ref = REF_LIMIT;
+    static const char *large_members[] = {"limit-blocking", "limit-poll", "evsf-async", "evsf-step",
+                                          "evbuf-sendfile", "evbuf-mmap", "copy", "evsf-chunk-256K",
+                                          "evsf-chunk-16M", "evsf-nosendfile", "copy-64K", "copy-1M"};
+    for (size_t i = 0; i < sizeof large_members / sizeof *large_members; i++) add(w, large_members[i]);
 
-    double gbps[N_LARGE][64], cpu[N_LARGE][64];
-    for (int r = 0; r < rounds; r++)
-        for (int k = 0; k < N_LARGE; k++) {
-            int which = (k + r) % N_LARGE; /* rotate the order every round */
-            struct result res = large_round(which, fd, size);
-            gbps[which][r] = size / res.seconds / 1e9;
-            cpu[which][r] = res.cpu / (size / 1e9);
+    static const uint64_t sizes[] = {4096, 16384, 65536, 1 << 20};
+    const int conns[] = {1, 64, quick ? 1000 : 10000};
+    for (int c = 0; c < 3; c++)
+        for (int z = 0; z < 4; z++) {
+            w = &ws[n_ws++];
+            snprintf(w->name, sizeof w->name, "%lluK x%d", (unsigned long long)(sizes[z] >> 10), conns[c]);
+            w->size = sizes[z];
+            w->transfers = transfers;
+            w->conns = conns[c] < transfers ? conns[c] : transfers;
+            w->with_head = 1;
+            w->ref = REF_BASELINE;
+            add(w, "evsf-async");
+            add(w, "evsf-step");
+            add(w, "evbuf-sendfile");
+            add(w, "evbuf-mmap");
+            add(w, "copy");
+            if (sizes[z] > SF_SMALL_BODY_MAX) add(w, "evsf-nocork");
         }
-    double lean = median(gbps[LEAN], rounds);
-    printf("\n%-16s %10s %12s %14s\n", "large file", "GB/s", "CPU s/GB", "÷ lean-sendfile");
-    for (int k = 0; k < N_LARGE; k++) {
-        double m = median(gbps[k], rounds);
-        printf("%-16s %10.2f %12.3f %14.2f\n", large_names[k], m, median(cpu[k], rounds), m / lean);
+    static const uint64_t xsizes[] = {4096, 8192, 16384, 32768, 65536};
+    for (int z = 0; z < 5; z++) {
+        w = &ws[n_ws++];
+        snprintf(w->name, sizeof w->name, "crossover %lluK", (unsigned long long)(xsizes[z] >> 10));
+        w->size = xsizes[z];
+        w->transfers = transfers;
+        w->conns = 1;
+        w->with_head = 1;
+        w->ref = REF_CROSSOVER;
+        add(w, "raw-writev");
+        add(w, "raw-sendfile");
     }
 
-    static const size_t sizes[] = {1024, 4096, 8192, 16384, 32768, 65536, 262144};
-    printf("\n%-10s %16s %16s %10s\n", "body", "writev resp/s", "sendfile resp/s", "ratio");
-    for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
-        int sfd = make_file(dir, "core_bench.small", sizes[s]);
-        int n = sizes[s] >= 65536 ? 4000 : 20000;
-        double wv[64], sf[64];
-        for (int r = 0; r < rounds; r++) {
-            if (r % 2) {
-                sf[r] = small_round(1, sfd, sizes[s], n);
-                wv[r] = small_round(0, sfd, sizes[s], n);
-            } else {
-                wv[r] = small_round(0, sfd, sizes[s], n);
-                sf[r] = small_round(1, sfd, sizes[s], n);
-            }
-        }
-        double mw = median(wv, rounds), ms = median(sf, rounds);
-        printf("%-10zu %16.0f %16.0f %10.2f\n", sizes[s], mw, ms, mw / ms);
-        close(sfd);
+    FILE *csv = NULL;
+    if (csv_path) {
+        csv = fopen(csv_path, "w");
+        if (!csv) die(csv_path);
+        fprintf(csv, "workload,size,conns,transfers,contender,round,gbps,tps,cpu_s_per_gb\n");
     }
-    close(fd);
+    struct sink sk;
+    sink_start(&sk);
+    time_t t = time(NULL);
+    char when[64];
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&t));
+    printf("core_bench: %s, evsendfile %s, %d rounds, %d transfers per workload, large %llu MiB, %ld cores\n",
+           when, sf_version_string(), rounds, transfers, (unsigned long long)large_mib,
+           sysconf(_SC_NPROCESSORS_ONLN));
+    for (int i = 0; i < n_ws; i++)
+        if (!only || strstr(ws[i].name, only)) run_workload(&ws[i], rounds, dir, &sk, csv);
+    sink_stop(&sk);
+    if (csv) fclose(csv);
     return 0;
 }
