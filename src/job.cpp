@@ -57,24 +57,24 @@ int copy_iovecs(const struct iovec *iov, int n, std::vector<char> &out) {
 
 // One syscall less per transfer for TCP: IPPROTO_TCP already means a stream.
 int check_socket(int sock, unsigned flags, bool &is_tcp) {
-    int fl = fcntl(sock, F_GETFL);
+    int fl = evsf_sys.fcntl(sock, F_GETFL, 0);
     if (fl < 0) return -errno;
     is_tcp = false;
 #ifdef SO_PROTOCOL
     int proto = 0;
     socklen_t len = sizeof proto;
-    if (getsockopt(sock, SOL_SOCKET, SO_PROTOCOL, &proto, &len) != 0) return -errno;
+    if (evsf_sys.getsockopt(sock, SOL_SOCKET, SO_PROTOCOL, &proto, &len) != 0) return -errno;
     is_tcp = proto == IPPROTO_TCP;
 #else
     sockaddr_storage ss;
     socklen_t sl = sizeof ss;
-    bool inet = getsockname(sock, reinterpret_cast<sockaddr *>(&ss), &sl) == 0 &&
+    bool inet = evsf_sys.getsockname(sock, reinterpret_cast<sockaddr *>(&ss), &sl) == 0 &&
                 (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
 #endif
     if (!is_tcp) {
         int type = 0;
         socklen_t tl = sizeof type;
-        if (getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &tl) != 0) return -errno;
+        if (evsf_sys.getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &tl) != 0) return -errno;
         if (type != SOCK_STREAM) return -EPROTOTYPE;
 #ifndef SO_PROTOCOL
         is_tcp = inet;
@@ -89,7 +89,7 @@ bool cork_already_on(int sock) {
 #ifdef TCP_CORK
     int on = 0;
     socklen_t len = sizeof on;
-    return getsockopt(sock, IPPROTO_TCP, TCP_CORK, &on, &len) == 0 && on != 0;
+    return evsf_sys.getsockopt(sock, IPPROTO_TCP, TCP_CORK, &on, &len) == 0 && on != 0;
 #else
     (void)sock;
     return true;  // nothing to set: behave as if the caller owns it
@@ -161,7 +161,7 @@ void Job::release() {
 void Job::set_cork(bool on) {
 #ifdef TCP_CORK
     int v = on ? 1 : 0;
-    if (setsockopt(sock_, IPPROTO_TCP, TCP_CORK, &v, sizeof v) == 0) corked_ = on;
+    if (evsf_sys.setsockopt(sock_, IPPROTO_TCP, TCP_CORK, &v, sizeof v) == 0) corked_ = on;
 #else
     (void)on;
 #endif

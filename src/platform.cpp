@@ -9,6 +9,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "syscalls.h"
+
 #if defined(__linux__)
 #include <linux/tls.h>
 #include <netinet/in.h>
@@ -59,12 +61,12 @@ bool platform_ktls_tx_active(int sock) {
 #if defined(__linux__)
     char ulp[16] = {0};
     socklen_t len = sizeof ulp - 1;
-    if (getsockopt(sock, IPPROTO_TCP, TCP_ULP, ulp, &len) != 0 || std::strcmp(ulp, "tls") != 0)
+    if (evsf_sys.getsockopt(sock, IPPROTO_TCP, TCP_ULP, ulp, &len) != 0 || std::strcmp(ulp, "tls") != 0)
         return false;
     // The ULP is attached; TX is active only once TLS_TX crypto info is set.
     unsigned char info[64];
     len = sizeof info;
-    return getsockopt(sock, SOL_TLS, TLS_TX, info, &len) == 0;
+    return evsf_sys.getsockopt(sock, SOL_TLS, TLS_TX, info, &len) == 0;
 #else
     (void)sock;
     return false;

@@ -14,6 +14,8 @@
 #include <cstdint>
 #include <utility>
 
+#include "syscalls.h"
+
 namespace evsf {
 
 namespace {
@@ -26,7 +28,7 @@ bool size_is_a_lie(int fd, const struct stat &st) {
 #if defined(__linux__)
     if (major(st.st_dev) != 0) return false;
     struct statfs fs;
-    if (fstatfs(fd, &fs) != 0) return false;
+    if (evsf_sys.fstatfs(fd, &fs) != 0) return false;  // unknown: trust the size
     switch (static_cast<unsigned long>(fs.f_type)) {
     case PROC_SUPER_MAGIC: case SYSFS_MAGIC: case CGROUP_SUPER_MAGIC: case CGROUP2_SUPER_MAGIC:
     case DEBUGFS_MAGIC: case TRACEFS_MAGIC: case SECURITYFS_MAGIC: case PSTOREFS_MAGIC:
@@ -43,12 +45,20 @@ bool size_is_a_lie(int fd, const struct stat &st) {
 }
 
 int check_readable(int fd) {
-    int fl = fcntl(fd, F_GETFL);
+    int fl = evsf_sys.fcntl(fd, F_GETFL, 0);
     if (fl < 0) return -errno;
     if ((fl & O_ACCMODE) == O_WRONLY) return -EBADF;
 #ifdef O_PATH
     if (fl & O_PATH) return -EBADF;  // a path handle: fstat works, read never does
 #endif
+    return 0;
+}
+
+// F_GETFL failing must not turn into F_SETFL(-1 | O_NONBLOCK): that would
+// set every flag bit (O_APPEND, O_ASYNC, O_DIRECT...) on the fd.
+int set_nonblocking(int fd) {
+    int fl = evsf_sys.fcntl(fd, F_GETFL, 0);
+    if (fl < 0 || evsf_sys.fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) return -errno;
     return 0;
 }
 
@@ -69,7 +79,7 @@ Source &Source::operator=(Source &&other) noexcept {
 }
 
 void Source::close() {
-    if (owned_ && fd_ >= 0) ::close(fd_);
+    if (owned_ && fd_ >= 0) evsf_sys.close(fd_);  // Linux frees the fd even when close fails
     owned_ = false;
     fd_ = -1;
 }
@@ -81,7 +91,7 @@ int Source::open(const sf_region_t &region) {
     if (fd < 0) {
         if (fd != -1 || region.path == nullptr) return -EINVAL;
         do {
-            fd = ::open(region.path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+            fd = evsf_sys.open(region.path, O_RDONLY | O_CLOEXEC | O_NOCTTY, 0);
         } while (fd < 0 && errno == EINTR);
         if (fd < 0) return -errno;
         owned = true;
@@ -91,7 +101,7 @@ int Source::open(const sf_region_t &region) {
     owned_ = owned;
 
     struct stat st;
-    if (fstat(fd, &st) != 0) {
+    if (evsf_sys.fstat(fd, &st) != 0) {
         int err = -errno;
         close();
         return err;
@@ -133,7 +143,7 @@ int Source::open(const sf_region_t &region) {
         // A FIFO/device we opened ourselves is read from the event loop: a
         // blocking read would stall the whole loop until the writer writes.
         // (A caller's fd keeps the caller's flags.)
-        if (err == 0 && owned && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) err = -errno;
+        if (err == 0 && owned) err = set_nonblocking(fd);
     }
     if (err != 0) close();
     return err;

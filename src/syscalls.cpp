@@ -1,13 +1,45 @@
 // syscalls.cpp -- the real calls behind the fault-injection seam.
 #include "syscalls.h"
 
+#include <fcntl.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/vfs.h>
+#endif
+
+#include <cerrno>
 
 #include "platform.hpp"
 
 namespace {
 
-const evsf_syscalls_t kReal = {evsf::platform_sendfile, ::pread, ::read, ::sendmsg};
+int real_open(const char *path, int flags, mode_t mode) { return ::open(path, flags, mode); }
+int real_close(int fd) { return ::close(fd); }
+int real_fstat(int fd, struct stat *st) { return ::fstat(fd, st); }
+int real_fcntl(int fd, int cmd, int arg) { return ::fcntl(fd, cmd, arg); }
+
+int real_fstatfs(int fd, struct statfs *st) {
+#if defined(__linux__)
+    return ::fstatfs(fd, st);
+#else
+    (void)fd;
+    (void)st;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int real_getsockopt(int fd, int level, int name, void *value, socklen_t *len) {
+    return ::getsockopt(fd, level, name, value, len);
+}
+int real_setsockopt(int fd, int level, int name, const void *value, socklen_t len) {
+    return ::setsockopt(fd, level, name, value, len);
+}
+int real_getsockname(int fd, struct sockaddr *addr, socklen_t *len) { return ::getsockname(fd, addr, len); }
+
+const evsf_syscalls_t kReal = {evsf::platform_sendfile, ::pread, ::read, ::sendmsg,
+                               real_open, real_close, real_fstat, real_fstatfs, real_fcntl,
+                               real_getsockopt, real_setsockopt, real_getsockname};
 
 }  // namespace
 

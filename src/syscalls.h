@@ -1,19 +1,29 @@
 /* syscalls.h -- the fault-injection seam.
  *
  * Every system call the engine makes on the socket or the source goes through
- * this table.  It points at the real calls; tests (which link the static
- * library) swap entries to make sendfile fail with EINVAL, return short, hit
- * EINTR, and so on.  Not exported from the shared library. */
+ * this table: the transfer calls (sendfile, pread, read, sendmsg -- sendmsg is
+ * the engine's only write/writev) and the set-up and clean-up calls (open,
+ * close, fstat, fstatfs, fcntl, getsockopt, setsockopt, getsockname).  It
+ * points at the real calls; tests (which link the static library) swap
+ * entries to make sendfile fail with EINVAL, return short, hit EINTR, make
+ * open fail with EMFILE, setsockopt(TCP_CORK) with ENOPROTOOPT, and so on.
+ * Not exported from the shared library.
+ *
+ * Fields are only ever appended, so code built against an older table keeps
+ * compiling. */
 #ifndef EVSENDFILE_SYSCALLS_H
 #define EVSENDFILE_SYSCALLS_H
 
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+struct statfs; /* <sys/vfs.h>, Linux */
 
 typedef struct evsf_syscalls {
     /* Linux shape: returns bytes sent and advances *offset, or -1 and errno. */
@@ -21,6 +31,17 @@ typedef struct evsf_syscalls {
     ssize_t (*pread)(int fd, void *buf, size_t count, off_t offset);
     ssize_t (*read)(int fd, void *buf, size_t count);
     ssize_t (*sendmsg)(int fd, const struct msghdr *msg, int flags);
+    /* Opening and checking the source (source.cpp). */
+    int (*open)(const char *path, int flags, mode_t mode);
+    int (*close)(int fd);
+    int (*fstat)(int fd, struct stat *st);
+    int (*fstatfs)(int fd, struct statfs *st); /* -1/ENOSYS where there is none */
+    /* Only the int-argument commands the engine uses: F_GETFL, F_SETFL. */
+    int (*fcntl)(int fd, int cmd, int arg);
+    /* The socket: SO_PROTOCOL, SO_TYPE, TCP_CORK, TCP_ULP, TLS_TX (job.cpp, platform.cpp). */
+    int (*getsockopt)(int fd, int level, int name, void *value, socklen_t *len);
+    int (*setsockopt)(int fd, int level, int name, const void *value, socklen_t len);
+    int (*getsockname)(int fd, struct sockaddr *addr, socklen_t *len);
 } evsf_syscalls_t;
 
 /* The live table.  Tests assign entries and restore them with

@@ -4,6 +4,13 @@
  * seam_install() zeroes the record and routes every engine syscall through
  * the wrappers below, which call the real functions unless a fault says
  * otherwise.  Counters tell a test that its fault really fired.
+ *
+ * Channels: sendfile, pread, read, sendmsg (the engine's only write/writev:
+ * head, small bodies, copy buffers, tail), and the set-up / clean-up calls
+ * open, close, fstat, fstatfs, fcntl (F_GETFL/F_SETFL), getsockopt,
+ * setsockopt (TCP_CORK), getsockname.  An injected error on close still
+ * closes the fd (Linux frees it whatever close returns).  `cap` only means
+ * something for sendfile, pread, read and sendmsg.
  * Single-threaded use only (the loop thread that runs the transfer). */
 #ifndef EVSF_TEST_SEAM_H
 #define EVSF_TEST_SEAM_H
@@ -34,6 +41,8 @@ typedef struct seam_call {
     ssize_t ret;   /* what the wrapper returned */
     int err;       /* errno when ret < 0 */
     int corked;    /* sendfile / sendmsg: TCP_CORK on out fd at call time (-1 = not TCP) */
+    int level;     /* getsockopt / setsockopt: level */
+    int op;        /* fcntl: cmd; getsockopt / setsockopt: option name; open: flags */
 } seam_call_t;
 
 typedef struct seam_channel {
@@ -49,6 +58,7 @@ typedef struct seam_channel {
 
 typedef struct seam {
     seam_channel_t sendfile, pread, read, sendmsg;
+    seam_channel_t open, close, fstat, fstatfs, fcntl, getsockopt, setsockopt, getsockname;
     /* Optional: runs before the real sendfile / pread; returning 1 means
      * "handled": the wrapper returns *ret (errno already set). */
     int (*sendfile_hook)(int out_fd, int in_fd, off_t *off, size_t count, ssize_t *ret);
