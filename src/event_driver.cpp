@@ -3,7 +3,8 @@
 // next loop turn.  Otherwise one persistent EV_WRITE event per transfer:
 // EAGAIN simply waits for it, a used-up max_chunk budget
 // returns to the loop (the level-triggered event fires again after other
-// ready events were served), and its timeout is the idle timeout.
+// ready events were served), and its timeout is the idle timeout.  The
+// write event lives in the Transfer's own allocation (event_assign).
 #include "event_driver.hpp"
 
 #include <event2/event.h>
@@ -16,12 +17,18 @@ namespace evsf {
 
 int Transfer::start(struct event_base *base, std::unique_ptr<Job> job, sf_done_cb done, void *arg,
                     Transfer **out) {
-    std::unique_ptr<Transfer> t(new (std::nothrow) Transfer());
-    if (!t) return -ENOMEM;
+    static_assert(sizeof(Transfer) % alignof(struct timeval) == 0 && sizeof(Transfer) % alignof(void *) == 0,
+                  "struct event follows Transfer in the same allocation");
+    void *mem = ::operator new(sizeof(Transfer) + event_get_struct_event_size(), std::nothrow);
+    if (mem == nullptr) return -ENOMEM;
+    Transfer *raw = new (mem) Transfer();
+    if (event_assign(raw->write_ev(), base, job->sock(), EV_WRITE | EV_PERSIST, on_ready, raw) != 0) {
+        ::operator delete(mem);  // nothing in *raw owns anything yet
+        return -EINVAL;          // only a bad base gets here; Job::create checked the fd
+    }
+    std::unique_ptr<Transfer> t(raw);
     t->done_ = done;
     t->arg_ = arg;
-    t->write_ev_ = event_new(base, job->sock(), EV_WRITE | EV_PERSIST, on_ready, t.get());
-    if (t->write_ev_ == nullptr) return -ENOMEM;
     t->job_ = std::move(job);
     // The socket is usually writable already: step once now.  A response that
     // leaves at once never touches epoll; `done` still runs from the loop
@@ -30,26 +37,35 @@ int Transfer::start(struct event_base *base, std::unique_ptr<Job> job, sf_done_c
     if (r == SF_STEP_DONE || r < 0) {
         t->early_ = true;
         t->early_status_ = r;
-        event_active(t->write_ev_, EV_WRITE, 0);
+        event_active(t->write_ev(), EV_WRITE, 0);
     } else if (r == SF_STEP_READ) {
-        event_active(t->write_ev_, EV_WRITE, 0);  // on_ready steps again and arms the read event
+        event_active(t->write_ev(), EV_WRITE, 0);  // on_ready steps again and arms the read event
     } else {
-        t->wait_for(t->write_ev_);
-        if (t->armed_ == nullptr) return -ENOMEM;
+        t->wait_for(Armed::Write);
+        if (t->armed_ == Armed::None) return -ENOMEM;
     }
     *out = t.release();
     return 0;
 }
 
 Transfer::~Transfer() {
-    if (write_ev_) event_free(write_ev_);
+    event_del(write_ev());  // also takes it off the active list
+    event_debug_unassign(write_ev());
     if (read_ev_) event_free(read_ev_);
 }
 
-void Transfer::wait_for(struct event *ev) {
-    if (armed_ == ev) return;  // still pending: its persist timer restarts by itself
-    if (armed_) event_del(armed_);
-    armed_ = nullptr;
+struct event *Transfer::event_of(Armed which) {
+    switch (which) {
+    case Armed::Write: return write_ev();
+    case Armed::Read: return read_ev_;
+    default: return nullptr;
+    }
+}
+
+void Transfer::wait_for(Armed which) {
+    if (armed_ == which) return;  // still pending: its persist timer restarts by itself
+    if (armed_ != Armed::None) event_del(event_of(armed_));
+    armed_ = Armed::None;
     struct timeval tv;
     const struct timeval *timeout = nullptr;
     if (uint32_t ms = job_->idle_timeout_ms()) {
@@ -57,7 +73,7 @@ void Transfer::wait_for(struct event *ev) {
         tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
         timeout = &tv;
     }
-    if (event_add(ev, timeout) == 0) armed_ = ev;
+    if (event_add(event_of(which), timeout) == 0) armed_ = which;
 }
 
 void Transfer::on_ready(evutil_socket_t, short what, void *self) {
@@ -74,29 +90,29 @@ void Transfer::on_ready(evutil_socket_t, short what, void *self) {
     switch (r) {
     case SF_STEP_WRITE:
     case SF_STEP_YIELD:
-        t->wait_for(t->write_ev_);
+        t->wait_for(Armed::Write);
         break;
     case SF_STEP_READ:
         if (t->read_ev_ == nullptr) {
-            t->read_ev_ = event_new(event_get_base(t->write_ev_), t->job_->source_fd(),
+            t->read_ev_ = event_new(event_get_base(t->write_ev()), t->job_->source_fd(),
                                     EV_READ | EV_PERSIST, on_ready, t);
             if (t->read_ev_ == nullptr) {
                 t->complete(-ENOMEM);
                 return;
             }
         }
-        t->wait_for(t->read_ev_);
+        t->wait_for(Armed::Read);
         break;
     default:
         t->complete(r);
         return;
     }
-    if (t->armed_ == nullptr) t->complete(-ENOMEM);  // event_add failed: never hang silently
+    if (t->armed_ == Armed::None) t->complete(-ENOMEM);  // event_add failed: never hang silently
 }
 
 void Transfer::complete(int status) {
-    if (armed_) event_del(armed_);
-    armed_ = nullptr;
+    if (armed_ != Armed::None) event_del(event_of(armed_));
+    armed_ = Armed::None;
     job_->release();  // uncorked, library fd closed: after done, the socket is the caller's alone
     in_done_ = true;
     done_(reinterpret_cast<sf_transfer_t *>(this), status, job_->body_sent(), arg_);

@@ -39,20 +39,22 @@ bool is_fallback_errno(int err) {
     }
 }
 
-int copy_iovecs(const struct iovec *iov, int n, std::vector<char> &out) {
+int iovecs_size(const struct iovec *iov, int n, size_t &total) {
     if (n < 0 || (n > 0 && iov == nullptr)) return -EINVAL;
-    size_t total = 0;
+    total = 0;
     for (int i = 0; i < n; i++) {
         if (iov[i].iov_len > 0 && iov[i].iov_base == nullptr) return -EINVAL;
         total += iov[i].iov_len;
         if (total < iov[i].iov_len) return -EINVAL;  // overflow
     }
-    out.reserve(total);
-    for (int i = 0; i < n; i++) {
-        const char *p = static_cast<const char *>(iov[i].iov_base);
-        out.insert(out.end(), p, p + iov[i].iov_len);
-    }
     return 0;
+}
+
+void copy_iovecs(const struct iovec *iov, int n, char *out) {
+    for (int i = 0; i < n; i++) {
+        if (iov[i].iov_len > 0) std::memcpy(out, iov[i].iov_base, iov[i].iov_len);
+        out += iov[i].iov_len;
+    }
 }
 
 // One syscall less per transfer for TCP: IPPROTO_TCP already means a stream.
@@ -124,12 +126,22 @@ int Job::create(int sock, const sf_region_t *region, const sf_options_t *user_op
     int err = normalize_options(user_opts, opts);
     if (err != 0) return err;
 
-    std::unique_ptr<Job> job(new (std::nothrow) Job());
-    if (!job) return -ENOMEM;
+    bool is_tcp = false;
+    if ((err = check_socket(sock, opts.flags, is_tcp)) != 0) return err;
+    size_t head_len = 0, tail_len = 0;
+    if ((err = iovecs_size(opts.head, opts.head_count, head_len)) != 0) return err;
+    if ((err = iovecs_size(opts.tail, opts.tail_count, tail_len)) != 0) return err;
+    if (head_len + tail_len < head_len || head_len + tail_len > SIZE_MAX - sizeof(Job)) return -EINVAL;
+    // One allocation: the Job, then the head's bytes, then the tail's.
+    void *mem = ::operator new(sizeof(Job) + head_len + tail_len, std::nothrow);
+    if (mem == nullptr) return -ENOMEM;
+    std::unique_ptr<Job> job(new (mem) Job());
+    job->head_len_ = head_len;
+    job->tail_len_ = tail_len;
+    copy_iovecs(opts.head, opts.head_count, job->head());
+    copy_iovecs(opts.tail, opts.tail_count, job->tail());
     job->sock_ = sock;
-    if ((err = check_socket(sock, opts.flags, job->is_tcp_)) != 0) return err;
-    if ((err = copy_iovecs(opts.head, opts.head_count, job->head_)) != 0) return err;
-    if ((err = copy_iovecs(opts.tail, opts.tail_count, job->tail_)) != 0) return err;
+    job->is_tcp_ = is_tcp;
     if ((err = job->src_.open(*region)) != 0) return err;
 
     job->next_offset_ = job->src_.offset();
@@ -146,7 +158,7 @@ int Job::create(int sock, const sf_region_t *region, const sf_options_t *user_op
         job->method_ = sendfile_ok ? Method::Sendfile : Method::Copy;
     }
     job->want_cork_ = job->is_tcp_ && job->method_ != Method::Small && !(opts.flags & SF_NO_CORK) &&
-                      !(job->head_.empty() && job->tail_.empty());
+                      (job->head_len_ + job->tail_len_) != 0;
     out = std::move(job);
     return 0;
 }
@@ -181,7 +193,7 @@ int Job::step() {
 void Job::finish(int result) {
     finished_ = true;
     result_ = result;
-    std::vector<char>().swap(buf_);
+    buf_.reset();
     release();
 }
 
@@ -189,7 +201,7 @@ bool Job::body_complete() const { return buf_pos_ == buf_len_ && (unread_ == 0 |
 
 int Job::run() {
     if (method_ == Method::Small) return run_small();
-    int r = send_pending(head_, head_pos_, true);
+    int r = send_pending(head(), head_len_, head_pos_, true);
     if (r != 0) return r;
     uint64_t budget = max_chunk_;
     while (!body_complete()) {
@@ -197,13 +209,13 @@ int Job::run() {
         r = method_ == Method::Sendfile ? sendfile_some(budget) : copy_some(budget);
         if (r != 0) return r;
     }
-    return send_pending(tail_, tail_pos_, false);
+    return send_pending(tail(), tail_len_, tail_pos_, false);
 }
 
 // Sends bytes[pos..] with MSG_NOSIGNAL.  0 when all are out.
-int Job::send_pending(std::vector<char> &bytes, size_t &pos, bool more) {
-    while (pos < bytes.size()) {
-        struct iovec iov = {bytes.data() + pos, bytes.size() - pos};
+int Job::send_pending(const char *bytes, size_t len, size_t &pos, bool more) {
+    while (pos < len) {
+        struct iovec iov = {const_cast<char *>(bytes) + pos, len - pos};
         struct msghdr msg = {};
         msg.msg_iov = &iov;
         msg.msg_iovlen = 1;
@@ -240,10 +252,10 @@ int Job::read_source(char *buf, size_t want, size_t &got) {
 
 // Small regions: read the body once, then head + body + tail in one writev.
 int Job::fill_small_body() {
-    buf_.resize(static_cast<size_t>(unread_));
+    buf_.reset(new char[static_cast<size_t>(unread_)]);
     while (unread_ > 0) {
         size_t n = 0;
-        int r = read_source(buf_.data() + buf_len_, static_cast<size_t>(unread_), n);
+        int r = read_source(buf_.get() + buf_len_, static_cast<size_t>(unread_), n);
         if (r != 0) return r < 0 ? r : -EIO;  // a regular file never says SF_STEP_READ
         if (n == 0) {
             truncated_ = true;  // send what exists, then report it
@@ -258,17 +270,16 @@ int Job::fill_small_body() {
 }
 
 int Job::run_small() {
-    if (buf_.empty() && unread_ > 0) {
+    if (!buf_ && unread_ > 0) {
         int r = fill_small_body();
         if (r != 0) return r;
     }
     for (;;) {
         struct iovec iov[3];
         int n_iov = 0;
-        if (head_pos_ < head_.size()) iov[n_iov++] = {head_.data() + head_pos_, head_.size() - head_pos_};
-        if (buf_pos_ < buf_len_) iov[n_iov++] = {buf_.data() + buf_pos_, buf_len_ - buf_pos_};
-        if (!truncated_ && tail_pos_ < tail_.size())
-            iov[n_iov++] = {tail_.data() + tail_pos_, tail_.size() - tail_pos_};
+        if (head_pos_ < head_len_) iov[n_iov++] = {head() + head_pos_, head_len_ - head_pos_};
+        if (buf_pos_ < buf_len_) iov[n_iov++] = {buf_.get() + buf_pos_, buf_len_ - buf_pos_};
+        if (!truncated_ && tail_pos_ < tail_len_) iov[n_iov++] = {tail() + tail_pos_, tail_len_ - tail_pos_};
         if (n_iov == 0) return truncated_ ? SF_ETRUNCATED : SF_STEP_DONE;
         struct msghdr msg = {};
         msg.msg_iov = iov;
@@ -280,7 +291,7 @@ int Job::run_small() {
             return -errno;
         }
         size_t left = static_cast<size_t>(n);
-        size_t take = std::min(left, head_.size() - head_pos_);
+        size_t take = std::min(left, head_len_ - head_pos_);
         head_pos_ += take;
         left -= take;
         take = std::min(left, buf_len_ - buf_pos_);
@@ -324,11 +335,11 @@ int Job::sendfile_some(uint64_t &budget) {
 
 int Job::copy_some(uint64_t &budget) {
     if (buf_pos_ == buf_len_) {
-        if (buf_.empty()) buf_.resize(SF_COPY_BUFFER_SIZE);
-        size_t want = buf_.size();
+        if (!buf_) buf_.reset(new char[SF_COPY_BUFFER_SIZE]);
+        size_t want = SF_COPY_BUFFER_SIZE;
         if (unread_ != SF_COUNT_TO_EOF) want = static_cast<size_t>(std::min<uint64_t>(want, unread_));
         size_t n = 0;
-        int r = read_source(buf_.data(), want, n);
+        int r = read_source(buf_.get(), want, n);
         if (r != 0) return r;
         if (n == 0) {
             if (unread_ != SF_COUNT_TO_EOF) return SF_ETRUNCATED;
@@ -341,13 +352,13 @@ int Job::copy_some(uint64_t &budget) {
         if (unread_ != SF_COUNT_TO_EOF) unread_ -= n;
     }
     size_t chunk = static_cast<size_t>(std::min<uint64_t>(buf_len_ - buf_pos_, budget));
-    struct iovec iov = {buf_.data() + buf_pos_, chunk};
+    struct iovec iov = {buf_.get() + buf_pos_, chunk};
     struct msghdr msg = {};
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
     int flags = MSG_NOSIGNAL;
 #ifdef MSG_MORE
-    if (is_tcp_ && !tail_.empty()) flags |= MSG_MORE;
+    if (is_tcp_ && tail_len_ != 0) flags |= MSG_MORE;
 #endif
     ssize_t n = evsf_sys.sendmsg(sock_, &msg, flags);
     if (n < 0) {

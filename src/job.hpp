@@ -5,7 +5,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <vector>
 
 #include "evsendfile.h"
 #include "source.hpp"
@@ -18,6 +17,8 @@ public:
     static int create(int sock, const sf_region_t *region, const sf_options_t *opts,
                       std::unique_ptr<Job> &out);
     ~Job();
+    // Allocated with room for trailing bytes (see create/start): plain delete frees it.
+    static void operator delete(void *p) noexcept { ::operator delete(p); }
     Job(const Job &) = delete;
     Job &operator=(const Job &) = delete;
 
@@ -38,13 +39,17 @@ public:
     static bool sendfile_allowed(unsigned flags);
 
 private:
-    enum class Method { Small, Sendfile, Copy };
+    enum class Method : uint8_t { Small, Sendfile, Copy };
 
     Job() = default;
+    // A Job and its copies of head and tail are one allocation: the head's
+    // bytes, then the tail's, right after the object (see create()).
+    char *head() { return reinterpret_cast<char *>(this + 1); }
+    char *tail() { return head() + head_len_; }
     int run();
     int run_small();
     int fill_small_body();
-    int send_pending(std::vector<char> &bytes, size_t &pos, bool more);
+    int send_pending(const char *bytes, size_t len, size_t &pos, bool more);
     int sendfile_some(uint64_t &budget);
     int copy_some(uint64_t &budget);
     int read_source(char *buf, size_t want, size_t &got);
@@ -52,25 +57,27 @@ private:
     void set_cork(bool on);
     void finish(int result);
 
+    // Ordered by size: this object is the library's whole per-transfer state
+    // besides the driver (bench/footprint.c measures it).
     int sock_ = -1;
+    int result_ = SF_STEP_WRITE;
     Source src_;
-    std::vector<char> head_, tail_;
+    size_t head_len_ = 0, tail_len_ = 0;
     size_t head_pos_ = 0, tail_pos_ = 0;
     uint64_t next_offset_ = 0;  // file offset of the next read / sendfile
     uint64_t unread_ = 0;       // region bytes not yet taken from the file (SF_COUNT_TO_EOF: unknown)
     uint64_t body_sent_ = 0;
+    uint64_t max_chunk_ = SF_DEFAULT_MAX_CHUNK;
+    std::unique_ptr<char[]> buf_;  // copy path / small path only: bytes read, not yet sent
+    size_t buf_pos_ = 0, buf_len_ = 0;
+    uint32_t idle_timeout_ms_ = 0;
+    Method method_ = Method::Copy;
     bool eof_ = false;          // a stream source hit EOF (only legal with an unknown count)
     bool truncated_ = false;    // the small path read fewer bytes than promised
-    std::vector<char> buf_;     // copy path / small path: bytes read, not yet sent
-    size_t buf_pos_ = 0, buf_len_ = 0;
-    Method method_ = Method::Copy;
     bool is_tcp_ = false;
     bool want_cork_ = false, corked_ = false;
     bool started_ = false;
     bool finished_ = false;
-    int result_ = SF_STEP_WRITE;
-    uint64_t max_chunk_ = SF_DEFAULT_MAX_CHUNK;
-    uint32_t idle_timeout_ms_ = 0;
 };
 
 // Copies user options (any struct_size >= the first version's) into a full,
