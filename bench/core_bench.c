@@ -10,13 +10,18 @@
  *                 one event loop (1, 64, 10,000): a connection starts its next
  *                 transfer when the previous one is done
  *   crossover     raw read+writev vs send(MSG_MORE)+sendfile per body size,
- *                 one blocking connection: where SF_SMALL_BODY_MAX belongs
+ *                 one blocking connection: where SF_SMALL_BODY_MAX belongs;
+ *                 once with the sink discarding, once with it read()ing
+ * The sink discards with recv(MSG_TRUNC) (no copy: the sender's costs
+ * stand out) except in the "read" crossover.
  * Every cell is checked against the sink's byte counts per connection.
  * Contenders of a workload are interleaved round by round, their order
  * rotating; the table shows medians and the median of per-round ratios.
  *
  * Usage: core_bench [--rounds N] [--quick] [--transfers N] [--large-mib N]
- *                   [--only SUBSTRING] [--csv FILE] [--dir DIR]
+ *                   [--only SUBSTRING] [--contender NAME] [--csv FILE] [--dir DIR]
+ *   --only: workloads whose name contains SUBSTRING ("large", "x64", "crossover")
+ *   --contender: just one contender (for strace -c / perf; ratios then meaningless)
  */
 #define _GNU_SOURCE
 #include "core_bench.h"
@@ -94,9 +99,9 @@ static void make_head(char *h, uint64_t size) {
 enum ref_kind { REF_LIMIT, REF_BASELINE, REF_CROSSOVER };
 
 struct workload {
-    char name[32];
+    char name[48];
     uint64_t size;
-    int transfers, conns, with_head;
+    int transfers, conns, with_head, sink_reads;
     enum ref_kind ref;
     int members[MAX_IN_WORKLOAD];
     int n_members;
@@ -123,7 +128,8 @@ static void measure(const struct workload *w, int which, int file_fd, struct sin
     char head[201];
     make_head(head, w->size);
     uint64_t unit = w->size + (w->with_head ? 200 : 0);
-    sink_expect(sk, w->conns, unit, socks);
+    struct sink_cmd cmd = {w->conns, unit, w->sink_reads};
+    sink_expect(sk, &cmd, socks);
     struct spec s = {file_fd, w->size, head, w->with_head ? 200 : 0, w->conns, socks, per_conn,
                      k->evsf_flags, k->max_chunk, k->buf_size};
     long note = 0;
@@ -166,17 +172,17 @@ static int reference(const struct workload *w, struct cell *cells, int round) {
 static void report(const struct workload *w, struct cell *cells, int rounds, FILE *csv) {
     static const char *ref_name[] = {"the limit (faster of limit-*)",
                                      "the better of evbuf-sendfile, evbuf-mmap, copy", "raw-sendfile"};
-    printf("\n== %s: %d x %llu B%s over %d connection%s; ratios vs %s, per round ==\n", w->name,
+    printf("\n== %s: %d x %llu B%s over %d connection%s%s; ratios vs %s, per round ==\n", w->name,
            w->transfers, (unsigned long long)w->size, w->with_head ? " + 200 B head" : "", w->conns,
-           w->conns > 1 ? "s" : "", ref_name[w->ref]);
+           w->conns > 1 ? "s" : "", w->sink_reads ? ", sink read()s" : "", ref_name[w->ref]);
     printf("%-16s %8s %7s %12s %9s %9s %9s %s\n", "contender", "GB/s", "spread", "transfers/s", "CPU s/GB",
            "GB/s÷ref", "CPU÷ref", "note");
     for (int m = 0; m < w->n_members; m++) {
         double ratio[MAX_ROUNDS], cratio[MAX_ROUNDS];
         for (int r = 0; r < rounds; r++) {
             int ref = reference(w, cells, r);
-            ratio[r] = cells[m].gbps[r] / cells[ref].gbps[r];
-            cratio[r] = cells[m].cpu[r] / cells[ref].cpu[r];
+            ratio[r] = ref < 0 ? 0 : cells[m].gbps[r] / cells[ref].gbps[r];
+            cratio[r] = ref < 0 ? 0 : cells[m].cpu[r] / cells[ref].cpu[r];
         }
         double g = median(cells[m].gbps, rounds), lo = g, hi = g;
         for (int r = 0; r < rounds; r++) {
@@ -224,7 +230,7 @@ static void run_workload(const struct workload *w, int rounds, const char *dir, 
 int main(int argc, char **argv) {
     int rounds = 5, transfers = 10000, quick = 0;
     uint64_t large_mib = 1024;
-    const char *only = NULL, *csv_path = NULL;
+    const char *only = NULL, *csv_path = NULL, *only_contender = NULL;
     const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -241,6 +247,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--transfers")) transfers = atoi(v);
         else if (!strcmp(a, "--large-mib")) large_mib = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--only")) only = v;
+        else if (!strcmp(a, "--contender")) only_contender = v;
         else if (!strcmp(a, "--csv")) csv_path = v;
         else if (!strcmp(a, "--dir")) dir = v;
         i++;
@@ -288,10 +295,12 @@ int main(int argc, char **argv) {
             if (sizes[z] > SF_SMALL_BODY_MAX) add(w, "evsf-nocork");
         }
     static const uint64_t xsizes[] = {4096, 8192, 16384, 32768, 65536};
-    for (int z = 0; z < 5; z++) {
+    for (int z = 0; z < 10; z++) { /* the sink discarding, then the sink reading */
         w = &ws[n_ws++];
-        snprintf(w->name, sizeof w->name, "crossover %lluK", (unsigned long long)(xsizes[z] >> 10));
-        w->size = xsizes[z];
+        snprintf(w->name, sizeof w->name, "crossover %lluK%s", (unsigned long long)(xsizes[z % 5] >> 10),
+                 z < 5 ? "" : " read");
+        w->sink_reads = z >= 5;
+        w->size = xsizes[z % 5];
         w->transfers = transfers;
         w->conns = 1;
         w->with_head = 1;
@@ -300,6 +309,13 @@ int main(int argc, char **argv) {
         add(w, "raw-sendfile");
     }
 
+    if (only_contender) /* for strace/perf: one contender (the reference may be missing) */
+        for (int i = 0; i < n_ws; i++) {
+            int k = 0;
+            for (int m = 0; m < ws[i].n_members; m++)
+                if (!strcmp(contenders[ws[i].members[m]].name, only_contender)) ws[i].members[k++] = ws[i].members[m];
+            ws[i].n_members = k;
+        }
     FILE *csv = NULL;
     if (csv_path) {
         csv = fopen(csv_path, "w");
@@ -315,7 +331,7 @@ int main(int argc, char **argv) {
            when, sf_version_string(), rounds, transfers, (unsigned long long)large_mib,
            sysconf(_SC_NPROCESSORS_ONLN));
     for (int i = 0; i < n_ws; i++)
-        if (!only || strstr(ws[i].name, only)) run_workload(&ws[i], rounds, dir, &sk, csv);
+        if (ws[i].n_members && (!only || strstr(ws[i].name, only))) run_workload(&ws[i], rounds, dir, &sk, csv);
     sink_stop(&sk);
     if (csv) fclose(csv);
     return 0;

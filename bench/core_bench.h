@@ -22,6 +22,7 @@ struct sink {
 struct sink_cmd {
     int conns;     /* accept this many connections, drain them all to EOF */
     uint64_t unit; /* every connection must carry a multiple of this many bytes */
+    int read_copy; /* 1: read(2) into a buffer like a real client; 0: recv(MSG_TRUNC), no copy */
 };
 
 struct sink_report {
@@ -34,7 +35,7 @@ void sink_start(struct sink *s);
 void sink_stop(struct sink *s);
 /* Tells the sink what comes, then opens n connections to it (blocking
  * connect, TCP_NODELAY, O_NONBLOCK) into fds[]. */
-void sink_expect(struct sink *s, int n, uint64_t unit, int *fds);
+void sink_expect(struct sink *s, const struct sink_cmd *cmd, int *fds);
 /* Blocks until the sink has seen EOF on every connection. */
 void sink_wait(struct sink *s, struct sink_report *r);
 

@@ -1,7 +1,7 @@
 /* core_bench_sink.c -- the receiving side of the benchmark, in a process of
  * its own: accepts loopback TCP connections, drains them with epoll, counts
  * and discards the bytes (recv with MSG_TRUNC: the kernel does not copy
- * them), and reports per-connection totals back through a pipe, so a
+ * them; or, per command, read into a buffer as a real client would), and reports per-connection totals back through a pipe, so a
  * contender cannot look fast by sending less. */
 #define _GNU_SOURCE
 #include "core_bench.h"
@@ -37,11 +37,11 @@ static void read_full(int fd, void *p, size_t n) {
 }
 
 /* Reads everything the socket has now.  >0 bytes, 0 at EOF, -1 for "later". */
-static long long drain_some(int fd, uint64_t *bytes) {
-    static char scratch[1 << 16];
+static long long drain_some(int fd, uint64_t *bytes, int read_copy) {
+    static char scratch[256 * 1024];
     static int no_trunc; /* MSG_TRUNC without a buffer refused: copy into scratch */
     for (;;) {
-        ssize_t n = no_trunc ? recv(fd, scratch, sizeof scratch, MSG_DONTWAIT)
+        ssize_t n = no_trunc || read_copy ? recv(fd, scratch, sizeof scratch, MSG_DONTWAIT)
                              : recv(fd, NULL, 1 << 30, MSG_TRUNC | MSG_DONTWAIT);
         if (n > 0) {
             *bytes += (uint64_t)n;
@@ -86,7 +86,7 @@ static void sink_main(int listen_fd, int cmd_r, int rep_w) {
                     }
                     continue;
                 }
-                if (drain_some(fd, &bytes[fd]) < 0) continue;
+                if (drain_some(fd, &bytes[fd], cmd.read_copy) < 0) continue;
                 uint64_t b = bytes[fd];
                 close(fd); /* also leaves the epoll set */
                 rep.conns++;
@@ -130,9 +130,9 @@ void sink_stop(struct sink *s) {
     waitpid(s->pid, NULL, 0);
 }
 
-void sink_expect(struct sink *s, int n, uint64_t unit, int *fds) {
-    struct sink_cmd cmd = {n, unit};
-    if (write(s->cmd_w, &cmd, sizeof cmd) != sizeof cmd) die("sink command");
+void sink_expect(struct sink *s, const struct sink_cmd *cmd, int *fds) {
+    int n = cmd->conns;
+    if (write(s->cmd_w, cmd, sizeof *cmd) != sizeof *cmd) die("sink command");
     struct sockaddr_in a;
     socklen_t len = sizeof a;
     if (getsockname(s->listen_fd, (struct sockaddr *)&a, &len)) die("getsockname");
