@@ -39,10 +39,10 @@ int path_from_target(const char *target, size_t len, int allow_dotfiles, char *o
             int lo = hi >= 0 ? hexval(target[i + 2]) : -1;
             if (lo < 0) return 400;
             c = (char)(hi * 16 + lo);
-            if (c == '\0') return 400;
             i += 2;
             /* A decoded '/' is a separator like any other: "%2e%2e%2f" is "../". */
         }
+        if (c == '\0') return 400; /* raw or decoded: it would cut the path short */
         if (c == '/') {
             size_t sl = n - seg;
             if (sl == 0) {
@@ -114,6 +114,7 @@ static int open_checked(const char *rel) {
 static int g_use_openat2; /* decided once by path_init, before any thread starts */
 
 int path_init(void) {
+    g_use_openat2 = 0; /* decided afresh on every call (the fuzz target switches) */
 #ifdef SYS_openat2
     const char *v = getenv("EVSENDFILE_HTTPD_NO_OPENAT2"); /* lets the tests cover the fallback */
     if (v == NULL || v[0] != '1') {
