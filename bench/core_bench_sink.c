@@ -27,7 +27,7 @@ static void die(const char *what) {
 static void read_full(int fd, void *p, size_t n) {
     for (size_t got = 0; got < n;) {
         ssize_t k = read(fd, (char *)p + got, n - got);
-        if (k == 0) exit(0); /* the other side is gone */
+        if (k == 0) _exit(0); /* the other side is gone */
         if (k < 0) {
             if (errno == EINTR) continue;
             die("pipe read");
@@ -96,7 +96,7 @@ static void sink_main(int listen_fd, int cmd_r, int rep_w) {
                 if (cmd.unit && b % cmd.unit) rep.not_a_multiple++;
             }
         }
-        if (write(rep_w, &rep, sizeof rep) != sizeof rep) exit(0);
+        if (write(rep_w, &rep, sizeof rep) != sizeof rep) _exit(0);
     }
 }
 
@@ -107,6 +107,7 @@ void sink_start(struct sink *s) {
     fcntl(l, F_SETFL, O_NONBLOCK); /* accept4 loop ends on EAGAIN */
     int cmd[2], rep[2];
     if (pipe2(cmd, O_CLOEXEC) || pipe2(rep, O_CLOEXEC)) die("pipe");
+    fflush(NULL); /* the child must not write the parent's buffered output again */
     pid_t pid = fork();
     if (pid < 0) die("fork");
     if (pid == 0) {
