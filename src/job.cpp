@@ -173,7 +173,9 @@ void Job::release() {
 void Job::set_cork(bool on) {
 #ifdef TCP_CORK
     int v = on ? 1 : 0;
-    if (evsf_sys.setsockopt(sock_, IPPROTO_TCP, TCP_CORK, &v, sizeof v) == 0) corked_ = on;
+    // An optimisation only: failing never fails the transfer.  Uncorking is
+    // tried once: after release() the socket is the caller's (maybe closed).
+    if (evsf_sys.setsockopt(sock_, IPPROTO_TCP, TCP_CORK, &v, sizeof v) == 0 || !on) corked_ = on;
 #else
     (void)on;
 #endif
@@ -245,7 +247,10 @@ int Job::read_source(char *buf, size_t want, size_t &got) {
             return 0;
         }
         if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return SF_STEP_READ;
+        // Only a pipe, FIFO or device can be waited for (EV_READ): a file
+        // that says EAGAIN cannot, so that is its error.
+        if ((errno == EAGAIN || errno == EWOULDBLOCK) && src_.kind() == SourceKind::Pipe)
+            return SF_STEP_READ;
         return -errno;
     }
 }
