@@ -206,7 +206,8 @@ static long long heap_in_use(void) {
 
 /* Accepts `n` connections; reads nothing until the control pipe says 'D',
  * then reads and discards everything until the control pipe closes. */
-static void sink(int lfd, int ctl, int n) {
+static void sink(int lfd, int ctl, int n, int seconds) {
+    alarm((unsigned)seconds + 300); /* never outlive a sender that died before connecting */
     int *fds = calloc((size_t)n, sizeof *fds);
     for (int i = 0; i < n; i++)
         if ((fds[i] = accept(lfd, NULL, NULL)) < 0) _exit(3);
@@ -279,7 +280,7 @@ static struct result run(int n, int seconds, int file_fd) {
     if (pid < 0) die("fork");
     if (pid == 0) {
         close(ctl[1]);
-        sink(lfd, ctl[0], n);
+        sink(lfd, ctl[0], n, seconds);
     }
     close(lfd);
     close(ctl[0]);
