@@ -12,11 +12,14 @@
  *
  * Shapes (one real transfer each, over loopback TCP or an AF_UNIX pair,
  * buffers big enough that the socket itself never says EAGAIN, and capped
- * sendfile/pread/read calls so every run makes the same calls):
+ * sendfile/pread/read calls so every run makes the same calls; max_chunk
+ * 16 KiB, so a transfer takes several loop turns and faults land in later
+ * steps, not only in the one sf_send_async makes):
  *   small     TCP, caller's fd, 4000-byte region: one pread, one sendmsg
  *   sendfile  TCP, caller's fd, 64 KiB + 1 in 16 KiB sendfile calls, head
  *             and tail by sendmsg, TCP_CORK around them
- *   copy      the same with SF_NO_SENDFILE: 16 KiB preads, one sendmsg each
+ *   copy      the same with SF_NO_SENDFILE: 16 KiB preads, each sent by a
+ *             short (10000-byte) sendmsg and one for the rest
  *   path      AF_UNIX pair, region->path on tmpfs (/dev/shm: fstatfs runs),
  *             sendfile path, the library opens and closes the file
  *   fifo      AF_UNIX pair, a FIFO by path: open, F_GETFL + F_SETFL
@@ -165,15 +168,16 @@ typedef struct shape {
     enum source_kind src;
     uint64_t off, count;
     unsigned flags;
+    size_t sendmsg_cap; /* > 0: sendmsg returns short, the engine must resume mid-buffer */
 } shape_t;
 
 static const shape_t kShapes[] = {
-    {"small", 1, SRC_FD, 100, 4000, 0},
-    {"sendfile", 1, SRC_FD, 1000, 64 * KiB + 1, 0},
-    {"copy", 1, SRC_FD, 1000, 64 * KiB + 1, SF_NO_SENDFILE},
-    {"path", 0, SRC_PATH, 1000, 64 * KiB + 1, 0},
-    {"fifo", 0, SRC_FIFO, 0, SF_COUNT_TO_EOF, 0},
-    {"tls", 1, SRC_FD, 1000, 64 * KiB + 1, SF_TLS},
+    {"small", 1, SRC_FD, 100, 4000, 0, 0},
+    {"sendfile", 1, SRC_FD, 1000, 64 * KiB + 1, 0, 0},
+    {"copy", 1, SRC_FD, 1000, 64 * KiB + 1, SF_NO_SENDFILE, 10000},
+    {"path", 0, SRC_PATH, 1000, 64 * KiB + 1, 0, 0},
+    {"fifo", 0, SRC_FIFO, 0, SF_COUNT_TO_EOF, 0, 0},
+    {"tls", 1, SRC_FD, 1000, 64 * KiB + 1, SF_TLS, 0},
 };
 #define N_SHAPES ((int)(sizeof kShapes / sizeof kShapes[0]))
 
@@ -323,6 +327,7 @@ static void run_case(const shape_t *sh, int ch, int err, int call, outcome_t *ou
     seam.sendfile.fault.cap = 16 * KiB;
     seam.pread.fault.cap = 16 * KiB;
     seam.read.fault.cap = 8 * KiB;
+    seam.sendmsg.fault.cap = sh->sendmsg_cap;
     if (ch >= 0) {
         seam_fault_t *f = &chan_of(ch)->fault;
         f->err = err;
@@ -526,6 +531,8 @@ static void run_case_in_child(int shape, int ch, int err, int call, char *value,
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) snprintf(value, n, "child-failed");
 }
 
+static int g_shape_calls[N_SHAPES][N_CHANNELS]; /* clean runs, for --markdown */
+
 static int sticky(int ch, int err) { return strcmp(kChannels[ch].name, "sendfile") == 0 && err == ENOSYS; }
 
 /* Every case of one shape: a clean run counts the calls per channel, then
@@ -536,6 +543,7 @@ static void run_shape(int shape) {
     outcome_t o;
     int calls[N_CHANNELS];
     run_case(sh, -1, 0, 0, &o, calls);
+    memcpy(g_shape_calls[shape], calls, sizeof calls);
     row_key(key, sizeof key, sh, -1, 0, "-");
     row_value(value, sizeof value, &o);
     emit(key, value);
@@ -618,16 +626,31 @@ static void print_markdown(void) {
     printf("%d cases: %d completed (%d of them by falling back to pread + send), %d failed in done "
            "with an exact prefix delivered, %d refused synchronously (nothing sent), %d other.\n\n",
            g_nseen, n_ok, n_fallback, n_fail, n_sync, n_other);
-    printf("| syscall | errno | where (shape:position) | status | peer got | body_sent | fallback | fds | "
-           "syscalls after done |\n");
-    printf("|---|---|---|---|---|---|---|---|---|\n");
+    printf("Calls per clean transfer (the positions first/middle/last are taken from these):\n\n| shape |");
+    for (int c = 0; c < N_CHANNELS; c++) printf(" %s |", kChannels[c].name);
+    printf("\n|---|");
+    for (int c = 0; c < N_CHANNELS; c++) printf("---|");
+    printf("\n");
+    for (int sh = 0; sh < N_SHAPES; sh++) {
+        printf("| %s |", kShapes[sh].name);
+        for (int c = 0; c < N_CHANNELS; c++) printf(" %d |", g_shape_calls[sh][c]);
+        printf("\n");
+    }
+    printf("\n");
+    /* Rows that differ only by errno (the status naming that same errno)
+     * and share syscall, places and outcome are merged into one line. */
+    typedef struct md_row {
+        char sys[32], errs[640], where[1024], value[160];
+    } md_row_t;
+    md_row_t *md = calloc((size_t)g_nseen, sizeof *md);
     int *used = calloc((size_t)g_nseen, sizeof *used);
+    assert_non_null(md);
     assert_non_null(used);
+    int nmd = 0;
     for (int i = 0; i < g_nseen; i++) {
         if (used[i]) continue;
-        char sys[32], err[32], where[2048] = "";
+        char sys[32], err[32], where[1024] = "", last_shape[32] = "";
         sscanf(g_seen[i].key, "%*s %31s %31s", sys, err);
-        int count = 0;
         for (int j = i; j < g_nseen; j++) {
             char s2[32], e2[32], shp[32], pos[32];
             sscanf(g_seen[j].key, "%31s %31s %31s %31s", shp, s2, e2, pos);
@@ -635,20 +658,48 @@ static void print_markdown(void) {
                 continue;
             used[j] = 1;
             size_t l = strlen(where);
-            snprintf(where + l, sizeof where - l, "%s%s:%s", count ? ", " : "", shp, pos);
-            count++;
+            if (strcmp(shp, last_shape) == 0) snprintf(where + l, sizeof where - l, " %s", pos);
+            else snprintf(where + l, sizeof where - l, "%s%s: %s", l ? "; " : "", shp, pos);
+            snprintf(last_shape, sizeof last_shape, "%s", shp);
         }
-        char v[160];
-        snprintf(v, sizeof v, "%s", g_seen[i].value);
-        for (char *c = v; *c; c++)
-            if (*c == '\t') *c = '|';
-        char *f[6] = {0};
+        char value[160], same_done[48], same_sync[48];
+        snprintf(same_done, sizeof same_done, "done:%s\t", err);
+        snprintf(same_sync, sizeof same_sync, "sync:%s\t", err);
+        if (strncmp(g_seen[i].value, same_done, strlen(same_done)) == 0)
+            snprintf(value, sizeof value, "done:same\t%s", g_seen[i].value + strlen(same_done));
+        else if (strncmp(g_seen[i].value, same_sync, strlen(same_sync)) == 0)
+            snprintf(value, sizeof value, "sync:same\t%s", g_seen[i].value + strlen(same_sync));
+        else
+            snprintf(value, sizeof value, "%s", g_seen[i].value);
         int k = 0;
-        for (char *tok = strtok(v, "|"); tok && k < 6; tok = strtok(NULL, "|")) f[k++] = tok;
-        printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", sys, err, where, f[0], f[1], f[2], f[3],
-               f[4], f[5]);
+        while (k < nmd && (strcmp(md[k].sys, sys) || strcmp(md[k].where, where) || strcmp(md[k].value, value)))
+            k++;
+        if (k == nmd) {
+            nmd++;
+            snprintf(md[k].sys, sizeof md[k].sys, "%s", sys);
+            snprintf(md[k].where, sizeof md[k].where, "%s", where);
+            snprintf(md[k].value, sizeof md[k].value, "%s", value);
+        }
+        size_t l = strlen(md[k].errs);
+        snprintf(md[k].errs + l, sizeof md[k].errs - l, "%s%s", l ? " " : "", err);
+    }
+    printf("| syscall | errno | where (shape: positions) | status | peer got | body_sent | fallback | fds | "
+           "syscalls after done |\n");
+    printf("|---|---|---|---|---|---|---|---|---|\n");
+    for (int k = 0; k < nmd; k++) {
+        char v[160];
+        snprintf(v, sizeof v, "%s", md[k].value);
+        char *f[6] = {0};
+        int n = 0;
+        for (char *tok = strtok(v, "\t"); tok && n < 6; tok = strtok(NULL, "\t")) f[n++] = tok;
+        const char *status = strcmp(f[0], "done:same") == 0   ? "done: that errno"
+                             : strcmp(f[0], "sync:same") == 0 ? "sync: that errno"
+                                                              : f[0];
+        printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", md[k].sys, md[k].errs, md[k].where, status,
+               f[1], f[2], f[3], f[4], f[5]);
     }
     free(used);
+    free(md);
 }
 
 static int run_all_and_print(void) {
