@@ -30,7 +30,8 @@
  * done reported: "done:X"), what the peer received against head + region +
  * tail (all | prefix | none | bad), whether body_sent equals the region
  * bytes received, whether sendfile fell back to pread, the fd count before
- * and after, and syscalls the engine made after done returned.
+ * and after, syscalls the engine made after done returned, and TCP_CORK on
+ * the socket when done ran.
  *
  * The policy the table encodes (nginx and lighttpd do the same):
  *  - EINTR: retried at once, on every call that can be interrupted
@@ -50,7 +51,10 @@
  *  - open, fstat, fcntl, getsockopt(SO_PROTOCOL/SO_TYPE) failing: reported
  *    synchronously by sf_send_async, nothing sent, nothing left open.
  *  - TCP_CORK is an optimisation: getsockopt/setsockopt(TCP_CORK) failing
- *    never fails a transfer, and the socket is never touched after done.
+ *    never fails a transfer.  Uncorking is tried once, before done (every
+ *    setsockopt errno is permanent: a retry would fail the same way); if it
+ *    fails the socket stays corked -- the kernel still pushes corked bytes
+ *    within 200 ms -- and the engine never touches the socket after done.
  *  - fstatfs failing: the fstat size is trusted.  close failing: ignored
  *    (Linux has released the fd anyway).
  *  - getsockopt(TCP_ULP/TLS_TX) failing with SF_TLS: kTLS is not active,
@@ -226,12 +230,14 @@ typedef struct outcome {
     const char *fallback;
     char fds[16];
     int after_done;
+    const char *cork; /* TCP_CORK when done ran: on | off | - (not TCP, or no done) */
 } outcome_t;
 
 typedef struct done_state {
     int calls, status;
     uint64_t body_sent;
     int syscalls_at_done;
+    int sock, tcp, cork_at_done;
 } done_state_t;
 
 static void on_done(sf_transfer_t *t, int status, uint64_t body_sent, void *arg) {
@@ -241,6 +247,7 @@ static void on_done(sf_transfer_t *t, int status, uint64_t body_sent, void *arg)
     d->status = status;
     d->body_sent = body_sent;
     d->syscalls_at_done = total_calls();
+    d->cork_at_done = d->tcp ? tcp_cork_is_on(d->sock) : -1;
 }
 
 /* Reads everything the peer got, until EOF (the sender shut its side). */
@@ -339,7 +346,7 @@ static void run_case(const shape_t *sh, int ch, int err, int call, outcome_t *ou
     int fds_before = count_open_fds();
     struct event_base *base = event_base_new();
     assert_non_null(base);
-    done_state_t d = {0, 1, 0, 0};
+    done_state_t d = {0, 1, 0, 0, s, sh->tcp, -1};
     int rc = sf_send_async(base, s, &reg, &o, on_done, &d, NULL);
     if (writer >= 0) {
         close(writer); /* EOF once the FIFO is drained */
@@ -385,6 +392,7 @@ static void run_case(const shape_t *sh, int ch, int err, int call, outcome_t *ou
     if (fds_after == fds_before) snprintf(out->fds, sizeof out->fds, "same");
     else snprintf(out->fds, sizeof out->fds, "%+d", fds_after - fds_before);
     out->after_done = after;
+    out->cork = !done_ran || d.cork_at_done < 0 ? "-" : d.cork_at_done ? "on" : "off";
     free(got);
 }
 
@@ -396,11 +404,11 @@ static void row_key(char *buf, size_t n, const shape_t *sh, int ch, int err, con
 }
 
 static void row_value(char *buf, size_t n, const outcome_t *o) {
-    snprintf(buf, n, "%s\t%s\t%s\t%s\t%s\t%d", o->status, o->wire, o->body, o->fallback, o->fds,
-             o->after_done);
+    snprintf(buf, n, "%s\t%s\t%s\t%s\t%s\t%d\t%s", o->status, o->wire, o->body, o->fallback, o->fds,
+             o->after_done, o->cork);
 }
 
-#define TABLE_HEADER "shape\tsyscall\terrno\tposition\tstatus\twire\tbody_sent\tfallback\tfds\tafter_done"
+#define TABLE_HEADER "shape\tsyscall\terrno\tposition\tstatus\twire\tbody_sent\tfallback\tfds\tafter_done\tcork_at_done"
 
 typedef struct row {
     char key[96];
@@ -683,20 +691,22 @@ static void print_markdown(void) {
         size_t l = strlen(md[k].errs);
         snprintf(md[k].errs + l, sizeof md[k].errs - l, "%s%s", l ? " " : "", err);
     }
+    printf("`sendmsg` is the engine's write(2)/writev(2): head, small body + head + tail in one message, "
+           "copy buffers and tail all go out by sendmsg(MSG_NOSIGNAL).\n\n");
     printf("| syscall | errno | where (shape: positions) | status | peer got | body_sent | fallback | fds | "
-           "syscalls after done |\n");
-    printf("|---|---|---|---|---|---|---|---|---|\n");
+           "syscalls after done | TCP_CORK at done |\n");
+    printf("|---|---|---|---|---|---|---|---|---|---|\n");
     for (int k = 0; k < nmd; k++) {
         char v[160];
         snprintf(v, sizeof v, "%s", md[k].value);
-        char *f[6] = {0};
+        char *f[7] = {0};
         int n = 0;
-        for (char *tok = strtok(v, "\t"); tok && n < 6; tok = strtok(NULL, "\t")) f[n++] = tok;
+        for (char *tok = strtok(v, "\t"); tok && n < 7; tok = strtok(NULL, "\t")) f[n++] = tok;
         const char *status = strcmp(f[0], "done:same") == 0   ? "done: that errno"
                              : strcmp(f[0], "sync:same") == 0 ? "sync: that errno"
                                                               : f[0];
-        printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", md[k].sys, md[k].errs, md[k].where, status,
-               f[1], f[2], f[3], f[4], f[5]);
+        printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", md[k].sys, md[k].errs, md[k].where,
+               status, f[1], f[2], f[3], f[4], f[5], f[6]);
     }
     free(used);
     free(md);
