@@ -16,6 +16,8 @@
  * 16 KiB, so a transfer takes several loop turns and faults land in later
  * steps, not only in the one sf_send_async makes):
  *   small     TCP, caller's fd, 4000-byte region: one pread, one sendmsg
+ *   small-short  the same, sendmsg writing at most 1500 bytes a call: the
+ *             engine resumes inside head, body and tail
  *   sendfile  TCP, caller's fd, 64 KiB + 1 in 16 KiB sendfile calls, head
  *             and tail by sendmsg, TCP_CORK around them
  *   copy      the same with SF_NO_SENDFILE: 16 KiB preads, each sent by a
@@ -177,6 +179,7 @@ typedef struct shape {
 
 static const shape_t kShapes[] = {
     {"small", 1, SRC_FD, 100, 4000, 0, 0},
+    {"small-short", 1, SRC_FD, 100, 4000, 0, 1500},
     {"sendfile", 1, SRC_FD, 1000, 64 * KiB + 1, 0, 0},
     {"copy", 1, SRC_FD, 1000, 64 * KiB + 1, SF_NO_SENDFILE, 10000},
     {"path", 0, SRC_PATH, 1000, 64 * KiB + 1, 0, 0},
@@ -386,8 +389,7 @@ static void run_case(const shape_t *sh, int ch, int err, int call, outcome_t *ou
             snprintf(out->body, sizeof out->body, "bad(%llu!=%llu)", (unsigned long long)d.body_sent,
                      (unsigned long long)region_got);
     }
-    int sendfile_shape = !(sh->flags & SF_NO_SENDFILE) && sh->src != SRC_FIFO &&
-                         strcmp(sh->name, "small") != 0;
+    int sendfile_shape = !(sh->flags & SF_NO_SENDFILE) && sh->src != SRC_FIFO && sh->count > SF_SMALL_BODY_MAX;
     out->fallback = !sendfile_shape || rc != 0 ? "-" : preads > 0 ? "yes" : "no";
     if (fds_after == fds_before) snprintf(out->fds, sizeof out->fds, "same");
     else snprintf(out->fds, sizeof out->fds, "%+d", fds_after - fds_before);
