@@ -141,6 +141,7 @@ static void measure(const struct workload *w, int which, int file_fd, struct sin
     struct sink_report rep;
     sink_wait(sk, &rep);
     double wall = now() - t0, cpu = thread_cpu() - c0;
+    for (int i = 0; i < w->conns; i++) close(socks[i]);
     uint64_t want = (uint64_t)w->transfers * unit;
     uint64_t lo = (uint64_t)(w->transfers / w->conns) * unit;
     uint64_t hi = (uint64_t)((w->transfers + w->conns - 1) / w->conns) * unit;
@@ -294,13 +295,14 @@ int main(int argc, char **argv) {
             add(w, "copy");
             if (sizes[z] > SF_SMALL_BODY_MAX) add(w, "evsf-nocork");
         }
-    static const uint64_t xsizes[] = {4096, 8192, 16384, 32768, 65536};
-    for (int z = 0; z < 10; z++) { /* the sink discarding, then the sink reading */
+    static const uint64_t xsizes[] = {4096, 8192, 16384, 32768, 65536, 131072, 262144};
+    enum { NX = sizeof xsizes / sizeof *xsizes };
+    for (int z = 0; z < 2 * NX; z++) { /* the sink discarding, then the sink reading */
         w = &ws[n_ws++];
-        snprintf(w->name, sizeof w->name, "crossover %lluK%s", (unsigned long long)(xsizes[z % 5] >> 10),
-                 z < 5 ? "" : " read");
-        w->sink_reads = z >= 5;
-        w->size = xsizes[z % 5];
+        snprintf(w->name, sizeof w->name, "crossover %lluK%s", (unsigned long long)(xsizes[z % NX] >> 10),
+                 z < NX ? "" : " read");
+        w->sink_reads = z >= NX;
+        w->size = xsizes[z % NX];
         w->transfers = transfers;
         w->conns = 1;
         w->with_head = 1;

@@ -43,8 +43,9 @@ void sink_wait(struct sink *s, struct sink_report *r);
 
 /* What one contender must do: on each of n_conns connected non-blocking
  * sockets, send `per_conn[i]` transfers back to back, each one the head
- * followed by bytes [0, size) of file_fd; close each socket after its last
- * transfer.  Returns 0, or -1 after printing why it failed. */
+ * followed by bytes [0, size) of file_fd; shutdown(SHUT_WR) each socket
+ * after its last transfer (the caller closes them once the sink has all).
+ * Returns 0, or -1 after printing why it failed. */
 struct spec {
     int file_fd;
     uint64_t size;
