@@ -630,24 +630,29 @@ static int teardown_all(void **state) {
 /* ------------------------------------------------------------- printing */
 
 static void print_markdown(void) {
-    /* counts by outcome class */
-    int n_ok = 0, n_sync = 0, n_fail = 0, n_fallback = 0, n_other = 0;
+    /* counts by outcome class, over the injected faults (not the clean runs) */
+    int n_cases = 0, n_ok = 0, n_sync = 0, n_fail = 0, n_fallback = 0, n_other = 0, n_leaks = 0;
     for (int i = 0; i < g_nseen; i++) {
         const char *v = g_seen[i].value;
+        if (strstr(g_seen[i].key, "\tnone\t-\t-") != NULL) continue;
+        n_cases++;
+        if (strstr(v, "\tsame\t0\t") == NULL) n_leaks++;
         if (strncmp(v, "done:ok\t", 8) == 0) {
             n_ok++;
             if (strstr(v, "\tyes\t")) n_fallback++;
         } else if (strncmp(v, "sync:", 5) == 0) {
             n_sync++;
-        } else if (strncmp(v, "done:", 5) == 0) {
+        } else if (strncmp(v, "done:", 5) == 0 && strstr(v, "\tbad") == NULL) {
             n_fail++;
         } else {
             n_other++;
         }
     }
-    printf("%d cases: %d completed (%d of them by falling back to pread + send), %d failed in done "
-           "with an exact prefix delivered, %d refused synchronously (nothing sent), %d other.\n\n",
-           g_nseen, n_ok, n_fallback, n_fail, n_sync, n_other);
+    printf("%d injected faults over %d transfer shapes: %d transfers completed anyway (%d of them by "
+           "falling back to pread + send), %d failed in done with an exact prefix delivered (maybe empty) and "
+           "body_sent matching it, %d refused synchronously by sf_send_async (nothing sent), %d other; "
+           "%d with an fd leaked or a syscall after done.\n\n",
+           n_cases, N_SHAPES, n_ok, n_fallback, n_fail, n_sync, n_other, n_leaks);
     printf("Calls per clean transfer (the positions first/middle/last are taken from these):\n\n| shape |");
     for (int c = 0; c < N_CHANNELS; c++) printf(" %s |", kChannels[c].name);
     printf("\n|---|");
