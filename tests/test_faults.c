@@ -24,10 +24,10 @@
  *             short (10000-byte) sendmsg and one for the rest
  *   path      AF_UNIX pair, region->path (the library opens and closes
  *             the file), sendfile path
- * (files on /dev/shm: tmpfs, so the engine's fstatfs runs too)
  *   fifo      AF_UNIX pair, a FIFO by path: open, F_GETFL + F_SETFL
  *             O_NONBLOCK, 8 KiB reads, EAGAIN, EV_READ, EOF
  *   tls       TCP with SF_TLS and no kernel TLS: refused (SF_ENOKTLS)
+ * The files live on /dev/shm (tmpfs), so the engine's fstatfs runs too.
  *
  * Recorded per case: the status (sf_send_async's return: "sync:X"; or what
  * done reported: "done:X"), what the peer received against head + region +
@@ -36,7 +36,10 @@
  * and after, syscalls the engine made after done returned, and TCP_CORK on
  * the socket when done ran.
  *
- * The policy the table encodes (nginx and lighttpd do the same):
+ * The policy the table encodes.  Like nginx and lighttpd: EINTR retried,
+ * EAGAIN waited for, EPIPE/ECONNRESET and other errors reported; the
+ * fallback set is lighttpd's plus EPERM (seccomp) and EOVERFLOW (nginx has
+ * no fallback at all):
  *  - EINTR: retried at once, on every call that can be interrupted
  *    (open, read, pread, sendfile, sendmsg).  EINTR from a call that cannot
  *    be interrupted (fcntl F_GETFL) is reported like any other error.
