@@ -558,6 +558,13 @@ static void run_case_in_child(int shape, int ch, int err, int call, char *value,
 
 static int g_shape_calls[N_SHAPES][N_CHANNELS]; /* clean runs, for --markdown */
 
+/* Where a fault goes: call number `call` of its channel (< 0: every call
+ * from -call on). */
+typedef struct position {
+    const char *name;
+    int call;
+} position_t;
+
 static int sticky(int ch, int err) { return strcmp(kChannels[ch].name, "sendfile") == 0 && err == ENOSYS; }
 
 /* Every case of one shape: a clean run counts the calls per channel, then
@@ -574,12 +581,12 @@ static void run_shape(int shape) {
     emit(key, value);
     for (int ch = 0; ch < N_CHANNELS; ch++) {
         int n = calls[ch];
-        struct { const char *name; int call; } pos[4];
+        position_t pos[4];
         int npos = 0;
-        if (n >= 1) pos[npos++] = (typeof(pos[0])){"first", 1};
-        if (n >= 3) pos[npos++] = (typeof(pos[0])){"middle", (n + 1) / 2};
-        if (n >= 2) pos[npos++] = (typeof(pos[0])){"last", n};
-        if (n >= 1 && kChannels[ch].ignored) pos[npos++] = (typeof(pos[0])){"from-last", -n};
+        if (n >= 1) pos[npos++] = (position_t){"first", 1};
+        if (n >= 3) pos[npos++] = (position_t){"middle", (n + 1) / 2};
+        if (n >= 2) pos[npos++] = (position_t){"last", n};
+        if (n >= 1 && kChannels[ch].ignored) pos[npos++] = (position_t){"from-last", -n};
         for (const int *e = kChannels[ch].errs; *e; e++) {
             for (int p = 0; p < npos; p++) {
                 row_key(key, sizeof key, sh, ch, *e, pos[p].name);
