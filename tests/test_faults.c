@@ -78,6 +78,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <spawn.h>
@@ -197,6 +198,7 @@ static int g_file_fd = -1;          /* 256 KiB patterned, unlinked */
 static char g_path[PATH_MAX];       /* the same bytes, by name, on tmpfs if there is one */
 static char g_fifo[PATH_MAX];
 static int g_path_on_tmpfs;
+static int g_listener = -1;         /* see tcp_pair_reused */
 
 /* The files live on /dev/shm when it is tmpfs (nearly everywhere, Docker
  * included), so the engine's fstatfs (asked for files on anonymous-device
@@ -231,6 +233,8 @@ static void make_files(void) {
 }
 
 static void remove_files(void) {
+    if (g_listener >= 0) close(g_listener);
+    g_listener = -1;
     if (g_file_fd < 0) return;
     close(g_file_fd);
     g_file_fd = -1;
@@ -293,6 +297,28 @@ static uint8_t *drain(int fd, size_t *len) {
     return buf;
 }
 
+/* Hundreds of TCP pairs: one listener for the whole run (harness.c's
+ * tcp_pair binds a new one each time, and a busy machine can run out of
+ * ephemeral ports).  Like tcp_pair: *sender is the accepted, non-blocking end. */
+static void tcp_pair_reused(int *sender, int *receiver) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    if (g_listener < 0) {
+        g_listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(g_listener >= 0);
+        assert_int_equal(bind(g_listener, (struct sockaddr *)&a, alen), 0);
+        assert_int_equal(listen(g_listener, 4), 0);
+    }
+    assert_int_equal(getsockname(g_listener, (struct sockaddr *)&a, &alen), 0);
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(c >= 0);
+    assert_int_equal(connect(c, (struct sockaddr *)&a, alen), 0);
+    int s = accept4(g_listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    assert_true(s >= 0);
+    *sender = s;
+    *receiver = c;
+}
+
 static void big_buffers(int s, int r) {
     int big = 1 << 20;
     assert_int_equal(setsockopt(s, SOL_SOCKET, SO_SNDBUF, &big, sizeof big), 0);
@@ -325,7 +351,7 @@ static int g_socket_eagain;
 static void run_case(const shape_t *sh, int ch, int err, int call, outcome_t *out, int *calls) {
     make_files();
     int s, r;
-    if (sh->tcp) tcp_pair(&s, &r);
+    if (sh->tcp) tcp_pair_reused(&s, &r);
     else socketpair_nb(&s, &r);
     big_buffers(s, r);
 
@@ -388,6 +414,11 @@ static void run_case(const shape_t *sh, int ch, int err, int call, outcome_t *ou
     shutdown(s, SHUT_WR);
     size_t len = 0;
     uint8_t *got = drain(r, &len);
+    if (sh->tcp) {
+        /* Close with a reset: no TIME_WAIT left behind by hundreds of cases. */
+        struct linger lg = {1, 0};
+        setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
     close(s);
     close(r);
 
