@@ -27,6 +27,9 @@
  *   fifo      AF_UNIX pair, a FIFO by path: open, F_GETFL + F_SETFL
  *             O_NONBLOCK, 8 KiB reads, EAGAIN, EV_READ, EOF
  *   tls       TCP with SF_TLS and no kernel TLS: refused (SF_ENOKTLS)
+ *   step-path TCP, region->path, sendfile path, driven by sf_job_new /
+ *             sf_job_step and poll(2) (a foreign loop); "done" is the final
+ *             step's answer, "after done" is what sf_job_free does
  * The files live on /dev/shm (tmpfs), so the engine's fstatfs runs too.
  *
  * Recorded per case: the status (sf_send_async's return: "sync:X"; or what
@@ -180,16 +183,18 @@ typedef struct shape {
     uint64_t off, count;
     unsigned flags;
     size_t sendmsg_cap; /* > 0: sendmsg returns short, the engine must resume mid-buffer */
+    int step;           /* driven by sf_job_new / sf_job_step + poll, not libevent */
 } shape_t;
 
 static const shape_t kShapes[] = {
-    {"small", 1, SRC_FD, 100, 4000, 0, 0},
-    {"small-short", 1, SRC_FD, 100, 4000, 0, 1500},
-    {"sendfile", 1, SRC_FD, 1000, 64 * KiB + 1, 0, 0},
-    {"copy", 1, SRC_FD, 1000, 64 * KiB + 1, SF_NO_SENDFILE, 10000},
-    {"path", 0, SRC_PATH, 1000, 64 * KiB + 1, 0, 0},
-    {"fifo", 0, SRC_FIFO, 0, SF_COUNT_TO_EOF, 0, 0},
-    {"tls", 1, SRC_FD, 1000, 64 * KiB + 1, SF_TLS, 0},
+    {"small", 1, SRC_FD, 100, 4000, 0, 0, 0},
+    {"small-short", 1, SRC_FD, 100, 4000, 0, 1500, 0},
+    {"sendfile", 1, SRC_FD, 1000, 64 * KiB + 1, 0, 0, 0},
+    {"copy", 1, SRC_FD, 1000, 64 * KiB + 1, SF_NO_SENDFILE, 10000, 0},
+    {"path", 0, SRC_PATH, 1000, 64 * KiB + 1, 0, 0, 0},
+    {"fifo", 0, SRC_FIFO, 0, SF_COUNT_TO_EOF, 0, 0, 0},
+    {"tls", 1, SRC_FD, 1000, 64 * KiB + 1, SF_TLS, 0, 0},
+    {"step-path", 1, SRC_PATH, 1000, 64 * KiB + 1, 0, 0, 1},
 };
 #define N_SHAPES ((int)(sizeof kShapes / sizeof kShapes[0]))
 
@@ -270,6 +275,33 @@ static void on_done(sf_transfer_t *t, int status, uint64_t body_sent, void *arg)
     d->body_sent = body_sent;
     d->syscalls_at_done = total_calls();
     d->cork_at_done = d->tcp ? tcp_cork_is_on(d->sock) : -1;
+}
+
+/* The stepping API, driven by poll(2) the way a foreign loop would: steps
+ * until a final answer (reported like done), then sf_job_free.  Returns
+ * sf_job_new's result. */
+static int run_stepped(int s, const sf_region_t *reg, const sf_options_t *o, done_state_t *d) {
+    sf_job_t *job = NULL;
+    int rc = sf_job_new(s, reg, o, &job);
+    if (rc != 0) return rc;
+    int r = SF_STEP_WRITE;
+    for (int turns = 0; turns < 100000; turns++) {
+        r = sf_job_step(job);
+        if (r == SF_STEP_WRITE || r == SF_STEP_READ) {
+            struct pollfd p = {r == SF_STEP_WRITE ? s : sf_job_source_fd(job),
+                               r == SF_STEP_WRITE ? POLLOUT : POLLIN, 0};
+            if (poll(&p, 1, GUARD_SECONDS * 1000) != 1) break;
+        } else if (r != SF_STEP_YIELD) {
+            d->calls = 1;
+            d->status = r;
+            d->body_sent = sf_job_body_sent(job);
+            d->syscalls_at_done = total_calls();
+            d->cork_at_done = d->tcp ? tcp_cork_is_on(s) : -1;
+            break;
+        }
+    }
+    sf_job_free(job);
+    return 0;
 }
 
 /* Reads everything the peer got, until EOF (the sender shut its side). */
@@ -392,16 +424,22 @@ static void run_case(const shape_t *sh, int ch, int err, int call, outcome_t *ou
     }
 
     int fds_before = count_open_fds();
-    struct event_base *base = event_base_new();
-    assert_non_null(base);
     done_state_t d = {0, 1, 0, 0, s, sh->tcp, -1};
-    int rc = sf_send_async(base, s, &reg, &o, on_done, &d, NULL);
-    if (writer >= 0) {
-        close(writer); /* EOF once the FIFO is drained */
-        fds_before--;
+    int rc, done_ran;
+    if (sh->step) {
+        rc = run_stepped(s, &reg, &o, &d);
+        done_ran = d.calls;
+    } else {
+        struct event_base *base = event_base_new();
+        assert_non_null(base);
+        rc = sf_send_async(base, s, &reg, &o, on_done, &d, NULL);
+        if (writer >= 0) {
+            close(writer); /* EOF once the FIFO is drained */
+            fds_before--;
+        }
+        done_ran = rc == 0 ? run_until(base, &d.calls) : 0;
+        event_base_free(base);
     }
-    int done_ran = rc == 0 ? run_until(base, &d.calls) : 0;
-    event_base_free(base);
     int after = total_calls() - (done_ran ? d.syscalls_at_done : total_calls());
     int fds_after = count_open_fds();
     int fired = ch < 0 || chan_of(ch)->injected == 1 || (call < 0 && chan_of(ch)->injected >= 1);
