@@ -60,7 +60,8 @@ SF_EXTERN const char *sf_version_string(void);
 /* A short English description of `err` (any value this library returns,
  * or any -errno).  Never NULL; the string is static. */
 SF_EXTERN const char *sf_strerror(int err);
-/* The symbolic name: "SF_ETRUNCATED", "EPIPE", ...; "UNKNOWN" otherwise. */
+/* The symbolic name: "SF_ETRUNCATED", "EPIPE", "ENOBUFS", ... for the library's
+ * codes and every -errno the C library can name; "UNKNOWN" otherwise. */
 SF_EXTERN const char *sf_err_name(int err);
 
 /* ---------------------------------------------------------------- regions */
@@ -188,10 +189,16 @@ typedef void (*sf_done_cb)(sf_transfer_t *t, int status, uint64_t body_sent, voi
  * The first step runs inside this call (the socket is usually writable):
  * a small response may be entirely on the wire when it returns, and a
  * response that leaves at once never costs an epoll registration.  `done`
- * still runs exactly once, from `base`'s loop, never from inside this call.  Asynchronous statuses: 0; -EPIPE / -ECONNRESET (peer went away);
+ * still runs exactly once, from `base`'s loop, never from inside this call.
+ * Asynchronous statuses: 0; -EPIPE / -ECONNRESET (peer went away);
  * SF_ETRUNCATED (file shrank: bytes promised in a header are missing, close
- * the connection); SF_ETIMEDOUT; -EIO and other read errors of the file; any
- * other -errno from the socket.
+ * the connection); SF_ETIMEDOUT; -EIO and other read errors of the file
+ * (-EAGAIN from a regular file opened O_NONBLOCK on a filesystem that
+ * refuses to wait; only pipes, FIFOs and devices are waited on); -ENOBUFS,
+ * -ENOMEM and any other -errno from the socket.  EINTR is retried; EINVAL,
+ * ENOSYS, EOPNOTSUPP, EPERM, EOVERFLOW, ESOCKTNOSUPPORT and EAFNOSUPPORT
+ * from sendfile fall back to read + send at the same offset; TCP_CORK
+ * failures never fail a transfer (tests/fault_outcomes.tsv has every case).
  *
  * Ownership: head/tail bytes are copied here.  `sock` and a caller-owned fd
  * stay the caller's, and must stay open until `done` runs or sf_cancel returns.

@@ -57,8 +57,14 @@ const char *error_text(int err) {
 }
 
 const char *error_name(int err) {
-    const Entry *e = find(err);
-    return e ? e->name : "UNKNOWN";
+    if (const Entry *e = find(err)) return e->name;
+    // Any other errno a syscall hands back (ENOBUFS, ENOTCONN, ...) by its
+    // own name; glibc returns NULL for values it does not know.
+    const char *name = nullptr;
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
+    if (err < 0 && err > -4096) name = strerrorname_np(-err);
+#endif
+    return name ? name : "UNKNOWN";
 }
 
 }  // namespace evsf

@@ -26,10 +26,11 @@ struct Worker::Live {
 int Worker::create(Worker **out) {
     std::unique_ptr<Worker> w(new (std::nothrow) Worker());
     if (!w) return -ENOMEM;
-    if (pipe(w->wake_fds_) != 0) return -errno;
+    if (pipe(w->wake_fds_) != 0) return -errno;  // pipe2 is not on macOS
     for (int fd : w->wake_fds_) {
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-        fcntl(fd, F_SETFD, FD_CLOEXEC);
+        int fl = fcntl(fd, F_GETFL);
+        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)
+            return -errno;
     }
     w->base_ = event_base_new();
     if (!w->base_) return -ENOMEM;
