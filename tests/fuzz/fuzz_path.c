@@ -28,17 +28,24 @@
 
 struct config g_cfg; /* path.c reads root_fd and root_real from it */
 
-static char g_tmp[PATH_MAX];
+static char g_tmp[512];
+
+/* g_tmp/rel, in a static buffer (one at a time). */
+static const char *at(const char *rel) {
+    static char p[PATH_MAX];
+    int n = snprintf(p, sizeof p, "%s/%s", g_tmp, rel);
+    FUZZ_CHECK(n > 0 && (size_t)n < sizeof p, "path too long");
+    return p;
+}
 
 static void rm_tree(void) {
-    char cmd[PATH_MAX + 16];
+    char cmd[sizeof g_tmp + 16];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_tmp);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_tmp);
 }
 
 static void put(const char *rel, const char *text) {
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/%s", g_tmp, rel);
+    const char *p = at(rel);
     FILE *f = fopen(p, "w");
     FUZZ_CHECK(f != NULL, "create %s", p);
     fputs(text, f);
@@ -46,14 +53,12 @@ static void put(const char *rel, const char *text) {
 }
 
 static void link_to(const char *target, const char *rel) {
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/%s", g_tmp, rel);
+    const char *p = at(rel);
     FUZZ_CHECK(symlink(target, p) == 0, "symlink %s", p);
 }
 
 static void make_dir(const char *rel) {
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/%s", g_tmp, rel);
+    const char *p = at(rel);
     FUZZ_CHECK(mkdir(p, 0755) == 0, "mkdir %s", p);
 }
 
@@ -79,14 +84,11 @@ static void setup(void) {
     link_to("../a.txt", "root/dir/a");
     link_to("loop", "root/loop");
     link_to("/proc/self/cwd", "root/magic");
-    char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/root/fifo", g_tmp);
-    FUZZ_CHECK(mkfifo(p, 0644) == 0, "mkfifo");
+    FUZZ_CHECK(mkfifo(at("root/fifo"), 0644) == 0, "mkfifo");
 
-    snprintf(p, sizeof p, "%s/root", g_tmp);
-    FUZZ_CHECK(realpath(p, g_cfg.root_real) != NULL, "realpath");
+    FUZZ_CHECK(realpath(at("root"), g_cfg.root_real) != NULL, "realpath");
     g_cfg.root = g_cfg.root_real;
-    g_cfg.root_fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    g_cfg.root_fd = open(at("root"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     FUZZ_CHECK(g_cfg.root_fd >= 0, "open root");
 }
 
