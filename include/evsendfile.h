@@ -101,11 +101,23 @@ typedef struct sf_region {
 /* flags */
 #define SF_NO_SENDFILE 0x1u /* never call sendfile: pread/read + write only (also: env EVSENDFILE_NO_SENDFILE=1) */
 #define SF_TLS         0x2u /* the socket carries TLS: sendfile is allowed only when kernel TLS transmit is active */
-#define SF_NO_CORK     0x4u /* do not set TCP_CORK around head + body + tail */
+#define SF_NO_CORK     0x4u /* do not set TCP_CORK around body + tail (see 3. below) */
 
-/* Defaults (tuned by bench/, see the README). */
+/* Defaults, set from bench/core_bench runs (bench/RESULTS.md, "Core library"):
+ *  SF_DEFAULT_MAX_CHUNK: 2 MiB (nginx's sendfile_max_chunk) moved 1 GiB as
+ *    fast as 256 KiB and 16 MiB did, or faster, at the same CPU per GB, and
+ *    lets other connections on the base move every 2 MiB.
+ *  SF_SMALL_BODY_MAX: 32 KiB.  One pread + one writev beat send(MSG_MORE) +
+ *    sendfile by 1.5-1.7x in transfers/s from 4 to 64 KiB (Linux 6.18,
+ *    loopback); up to 32 KiB it also costs less CPU per GB whether the peer
+ *    copies the bytes or not, at 64 KiB sendfile costs less CPU when the peer
+ *    copies.  The body is held in memory while it waits for the socket, so
+ *    this is also the most heap a small transfer takes.
+ *  SF_COPY_BUFFER_SIZE: 256 KiB.  64 KiB, 256 KiB and 1 MiB copy loops moved
+ *    1 GiB at the same speed; 1 MiB cost the most CPU per GB, 256 KiB the
+ *    fewest syscalls of the two cheaper ones (and aiohttp's 16 -> 256 KiB). */
 #define SF_DEFAULT_MAX_CHUNK  (2u * 1024u * 1024u) /* bytes moved per readiness callback before yielding */
-#define SF_SMALL_BODY_MAX     (16u * 1024u)        /* bodies up to this go as one read + one writev */
+#define SF_SMALL_BODY_MAX     (32u * 1024u)        /* bodies up to this go as one read + one writev */
 #define SF_COPY_BUFFER_SIZE   (256u * 1024u)       /* bounded buffer of the copy path */
 
 typedef struct sf_options {
@@ -129,9 +141,12 @@ SF_EXTERN void sf_options_init(sf_options_t *opts);
  *  2. A region of at most SF_SMALL_BODY_MAX bytes is read once and written
  *     with head and tail in one writev: one packet for a small response.
  *  3. Larger regions go with sendfile(2) in calls of at most what remains
- *     and at most 0x7ffff000 bytes.  On TCP with a head or a tail, TCP_CORK
- *     is set for the duration (unless it was already set, or SF_NO_CORK),
- *     so no Nagle / delayed-ACK stall separates the parts.
+ *     and at most 0x7ffff000 bytes.  On TCP the head goes with MSG_MORE, so
+ *     the kernel holds it until sendfile's first bytes join it (one packet,
+ *     no cork needed: TCP_CORK around head + body cost 10-30 % throughput
+ *     in bench/, three syscalls per response).  With a tail, TCP_CORK is set
+ *     for the duration (unless it was already set, or SF_NO_CORK), so no
+ *     Nagle / delayed-ACK stall separates the body's end from the tail.
  *  4. When sendfile refuses the source (EINVAL, ENOSYS, EOPNOTSUPP, EPERM,
  *     EOVERFLOW, ESOCKTNOSUPPORT, EAFNOSUPPORT), the transfer continues with
  *     pread + send from the current offset, through a SF_COPY_BUFFER_SIZE

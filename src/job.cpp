@@ -157,8 +157,10 @@ int Job::create(int sock, const sf_region_t *region, const sf_options_t *user_op
     } else {
         job->method_ = sendfile_ok ? Method::Sendfile : Method::Copy;
     }
+    // A head alone needs no cork: it goes with MSG_MORE and the first sendfile
+    // bytes join it.  Only a tail must not be split from the body's end.
     job->want_cork_ = job->is_tcp_ && job->method_ != Method::Small && !(opts.flags & SF_NO_CORK) &&
-                      (job->head_len_ + job->tail_len_) != 0;
+                      job->tail_len_ != 0;
     out = std::move(job);
     return 0;
 }
