@@ -36,7 +36,7 @@ def fd_count(pid):
 
 
 class Server:
-    def __init__(self, root, args=(), env=None, tmpdir=None):
+    def __init__(self, root, args=(), env=None, tmpdir=None, preexec_fn=None):
         if not os.access(BINARY, os.X_OK):
             pytest.fail("no server binary at %s (build it, or set EVSENDFILE_HTTPD)" % BINARY)
         self.log_path = os.path.join(tmpdir or root, "server-%d.log" % time.monotonic_ns())
@@ -44,7 +44,8 @@ class Server:
         e = dict(os.environ)
         e.update(env or {})
         self.proc = subprocess.Popen([BINARY, "--listen", "127.0.0.1:0", *args, root],
-                                     stdout=self.log, stderr=subprocess.STDOUT, env=e)
+                                     stdout=self.log, stderr=subprocess.STDOUT, env=e,
+                                     preexec_fn=preexec_fn)
         self.pid = self.proc.pid
 
         def url():
@@ -143,8 +144,8 @@ def start_server(docroot, tmp_path):
     """Starts extra servers with their own options; stops them after the test."""
     started = []
 
-    def start(*args, root=None, env=None):
-        s = Server(root or docroot, args, env=env, tmpdir=str(tmp_path))
+    def start(*args, root=None, env=None, preexec_fn=None):
+        s = Server(root or docroot, args, env=env, tmpdir=str(tmp_path), preexec_fn=preexec_fn)
         started.append(s)
         return s
     yield start
