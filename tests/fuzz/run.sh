@@ -68,7 +68,8 @@ build() { # target
 run_fuzzer() { # target, extra libFuzzer args...
     t=$1
     shift
-    "$OUT/fuzz_$t" -timeout=10 -rss_limit_mb=2048 -artifact_prefix="$OUT/artifacts/$t-" "$@"
+    # -timeout is a hang guard (inputs take ms), generous for a busy machine.
+    "$OUT/fuzz_$t" -timeout=60 -rss_limit_mb=2048 -artifact_prefix="$OUT/artifacts/$t-" "$@"
 }
 
 status=0

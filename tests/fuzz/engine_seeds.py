@@ -1,0 +1,93 @@
+#!/usr/bin/python3
+"""engine_seeds.py -- writes the hand-made seeds of corpus/engine/.
+
+The byte layout mirrors read_plan() in fuzz_engine.c; change both together.
+Run from anywhere: python3 tests/fuzz/engine_seeds.py"""
+import os
+import struct
+
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'corpus', 'engine')
+SETUP = ['open', 'close', 'fstat', 'fstatfs', 'fcntl', 'getsockopt', 'setsockopt', 'getsockname']
+
+
+def u8(v): return bytes([v & 255])
+def u16(v): return struct.pack('>H', v)
+def u32(v): return struct.pack('>I', v)
+
+
+def fault(ft):
+    """ft = (error index in fuzz_engine.c's table, first call (0-based), every, times-1, cap byte)."""
+    if ft is None:
+        return u8(0)
+    idx, first, every, times, cap = ft
+    return u8(idx << 1 | 1) + u8(first) + u8(every) + u8(times) + u8(cap)
+
+
+def plan(stepping=0, tcp=0, path=0, cork=0, size=100000, bufs=None, nosf=0, nocork=0, tls=0, chunk=None,
+         offset=0, count=('eof',), head=120, tail=20, hsplit=1, tsplit=1, faults=(None,) * 4, setup=None,
+         close=None, trunc=None, cancel=None, script=b''):
+    m = stepping | tcp << 1 | path << 2 | cork << 3 | 3 << 4 | (1 << 6 if bufs else 0)
+    b = u8(m) + u32(size)
+    b += u8(nosf | nocork << 1 | (4 if chunk else 0) | (0xc0 if tls else 0)) + (u8(chunk) if chunk else b'')
+    b += u32(offset)
+    kind = count[0]
+    b += {'eof': u8(0), 'exact': u8(1), 'zero': u8(3)}.get(kind, b'') or (u8(2) + u32(count[1]))
+    b += u16(head) + u8(tail)
+    b += u8(hsplit) + u8(100) * max(hsplit - 1, 0)
+    b += u8(tsplit) + u8(100) * max(tsplit - 1, 0)
+    if bufs and not tcp:
+        b += u8(bufs[0]) + u8(bufs[1])
+    b += b''.join(fault(ft) for ft in faults)
+    setup = setup or {}
+    b += u8(sum(1 << SETUP.index(name) for name in setup))
+    b += b''.join(fault(setup[name]) for name in SETUP if name in setup)
+    b += u8((close is not None) | (2 if trunc else 0) | (4 if cancel is not None else 0)) + u32(close or 0)
+    if trunc:
+        b += u8(trunc[0])
+    b += u32(trunc[1] if trunc else 0)
+    if cancel is not None:
+        b += u8(cancel)
+    return b + script
+
+
+SEEDS = {
+    'async-unix-plain': plan(),
+    'step-unix-plain': plan(stepping=1),
+    'async-tcp-cork': plan(tcp=1),
+    'async-tcp-callercork': plan(tcp=1, cork=1),
+    'step-tcp-nocork-path': plan(stepping=1, tcp=1, path=1, nocork=1),
+    'small-body': plan(size=3000, offset=100, count=('n', 500)),
+    'small-edge': plan(size=16384, count=('exact',)),
+    'empty-region': plan(size=10, offset=10, count=('zero',)),
+    'past-eof': plan(size=1000, offset=0, count=('n', 1001)),
+    'offset-past-eof': plan(size=1000, offset=1001),
+    'tls': plan(tls=1),
+    'nosendfile-chunk': plan(nosf=1, chunk=3),
+    'sendfile-einval': plan(faults=((3, 0, 0, 1, 0), None, None, None)),
+    'sendfile-eio': plan(faults=((9, 0, 0, 1, 0), None, None, None)),
+    'sendfile-short-eintr': plan(faults=((1, 1, 1, 4, 41), None, None, None)),
+    'pread-eio': plan(nosf=1, faults=(None, (2, 0, 0, 1, 0), None, None)),
+    'sendmsg-eagain': plan(faults=(None, None, None, (2, 1, 1, 3, 33))),
+    'sendmsg-epipe': plan(size=2000, faults=(None, None, None, (5, 0, 0, 1, 0))),
+    'close-early-unix': plan(close=5000, bufs=(4, 4)),
+    'close-early-tcp': plan(tcp=1, close=70000),
+    'truncate': plan(trunc=(2, 50000), bufs=(4, 4), script=b'\x05' * 50),
+    'truncate-copy': plan(nosf=1, trunc=(1, 20000), bufs=(2, 2), script=b'\x05' * 50),
+    'cancel-async': plan(cancel=3, bufs=(4, 4), script=b'\x03' * 20),
+    'cancel-step-path': plan(stepping=1, path=1, cancel=2, bufs=(4, 4)),
+    'slow-reader': plan(bufs=(1, 1), chunk=10, head=500, tail=150, hsplit=4, tsplit=3,
+                        script=bytes([0, 1, 0xe0, 2, 0x21, 0x45]) * 30),
+    'open-fails': plan(path=1, setup={'open': (1, 0, 0, 0, 0)}),
+    'close-fails-path': plan(path=1, setup={'close': (0, 0, 0, 0, 0)}),
+    'fstat-fails': plan(setup={'fstat': (0, 0, 0, 0, 0)}),
+    'fcntl-fails': plan(setup={'fcntl': (0, 0, 0, 0, 0)}),
+    'uncork-fails': plan(tcp=1, setup={'setsockopt': (0, 1, 0, 0, 0)}),
+    'cork-query-fails': plan(tcp=1, cork=1, setup={'getsockopt': (2, 1, 0, 0, 0)}),
+}
+
+if __name__ == '__main__':
+    os.makedirs(OUT, exist_ok=True)
+    for name, data in SEEDS.items():
+        with open(os.path.join(OUT, name), 'wb') as f:
+            f.write(data)
+    print(f'{len(SEEDS)} seeds in {OUT}')
