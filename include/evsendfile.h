@@ -108,11 +108,11 @@ typedef struct sf_region {
  *    fast as 256 KiB and 16 MiB did, or faster, at the same CPU per GB, and
  *    lets other connections on the base move every 2 MiB.
  *  SF_SMALL_BODY_MAX: 32 KiB.  One pread + one writev beat send(MSG_MORE) +
- *    sendfile by 1.5-1.7x in transfers/s from 4 to 64 KiB (Linux 6.18,
- *    loopback); up to 32 KiB it also costs less CPU per GB whether the peer
- *    copies the bytes or not, at 64 KiB sendfile costs less CPU when the peer
- *    copies.  The body is held in memory while it waits for the socket, so
- *    this is also the most heap a small transfer takes.
+ *    sendfile in transfers/s at every size up to 32 KiB in two runs (1.04x
+ *    to 1.7x, Linux 6.18, loopback, peer copying or not), at the same or
+ *    less CPU per GB; at 64 KiB it lost once (0.98x).  The body is held in
+ *    memory while it waits for the socket, so this is also the most heap a
+ *    small transfer takes: sendfile from here on holds none.
  *  SF_COPY_BUFFER_SIZE: 256 KiB.  64 KiB, 256 KiB and 1 MiB copy loops moved
  *    1 GiB at the same speed; 1 MiB cost the most CPU per GB, 256 KiB the
  *    fewest syscalls of the two cheaper ones (and aiohttp's 16 -> 256 KiB). */
