@@ -75,7 +75,12 @@ int request_parse(const char *buf, size_t len, int full, struct request *req) {
     while (p < end && (*p == '\r' || *p == '\n')) p++; /* stray CRLFs between requests */
     const char *eol = next_line(p, end, &next);
     if (eol == NULL) {
-        if ((size_t)(end - p) > REQUEST_LINE_MAX || full) return 414;
+        /* A CR at the end may be the start of the CRLF: it does not count
+         * against the limit, or the verdict would depend on where the
+         * client's bytes were split. */
+        size_t have = (size_t)(end - p);
+        if (have > 0 && end[-1] == '\r') have--;
+        if (have > REQUEST_LINE_MAX || full) return 414;
         return PARSE_AGAIN;
     }
     if ((size_t)(eol - p) > REQUEST_LINE_MAX) return 414;
