@@ -20,7 +20,8 @@
  *
  * Usage: core_bench [--rounds N] [--quick] [--transfers N] [--large-mib N]
  *                   [--only SUBSTRING] [--contender NAME] [--csv FILE] [--dir DIR]
- *   --only: workloads whose name contains SUBSTRING ("large", "x64", "crossover")
+ *   --only: workloads whose name contains SUBSTRING ("large", "x64", "crossover"),
+ *           or, with a leading '=', the one named exactly so ("=64K x1")
  *   --contender: just one contender (for strace -c / perf; ratios then meaningless)
  */
 #define _GNU_SOURCE
@@ -333,7 +334,8 @@ int main(int argc, char **argv) {
            when, sf_version_string(), rounds, transfers, (unsigned long long)large_mib,
            sysconf(_SC_NPROCESSORS_ONLN));
     for (int i = 0; i < n_ws; i++)
-        if (ws[i].n_members && (!only || strstr(ws[i].name, only))) run_workload(&ws[i], rounds, dir, &sk, csv);
+        if (ws[i].n_members && (!only || (only[0] == '=' ? !strcmp(ws[i].name, only + 1) : !!strstr(ws[i].name, only))))
+            run_workload(&ws[i], rounds, dir, &sk, csv);
     sink_stop(&sk);
     if (csv) fclose(csv);
     return 0;
