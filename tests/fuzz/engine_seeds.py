@@ -67,6 +67,8 @@ SEEDS = {
     'sendfile-eio': plan(faults=((9, 0, 0, 1, 0), None, None, None)),
     'sendfile-short-eintr': plan(faults=((1, 1, 1, 4, 41), None, None, None)),
     'pread-eio': plan(nosf=1, faults=(None, (2, 0, 0, 1, 0), None, None)),
+    'pread-eagain-copy': plan(nosf=1, faults=(None, (5, 0, 0, 0, 0), None, None)),
+    'pread-eagain-small': plan(size=3000, faults=(None, (5, 0, 0, 0, 0), None, None)),
     'sendmsg-eagain': plan(faults=(None, None, None, (2, 1, 1, 3, 33))),
     'sendmsg-epipe': plan(size=2000, faults=(None, None, None, (5, 0, 0, 1, 0))),
     'close-early-unix': plan(close=5000, bufs=(4, 4)),
