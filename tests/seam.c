@@ -160,12 +160,12 @@ static ssize_t w_sendmsg(int fd, const struct msghdr *msg, int flags) {
     int corked = cork_state(fd);
     if (should_inject(c)) {
         c->injected++;
-        return finish(c, fd, 0, total, -1, c->fault.err, corked);
+        return record(c, fd, 0, total, -1, c->fault.err, corked, 0, flags);
     }
     size_t allow = capped(c, total);
     if (allow == total) {
         ssize_t ret = g_real.sendmsg(fd, msg, flags);
-        return finish(c, fd, 0, total, ret, errno, corked);
+        return record(c, fd, 0, total, ret, errno, corked, 0, flags);
     }
     /* Same message cut to `allow` bytes: a short write the engine must resume. */
     struct iovec iov[16];
@@ -179,7 +179,7 @@ static ssize_t w_sendmsg(int fd, const struct msghdr *msg, int flags) {
     m.msg_iov = iov;
     m.msg_iovlen = n;
     ssize_t ret = g_real.sendmsg(fd, &m, flags);
-    return finish(c, fd, 0, total, ret, errno, corked);
+    return record(c, fd, 0, total, ret, errno, corked, 0, flags);
 }
 
 static seam_channel_t *const g_channels[] = {

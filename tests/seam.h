@@ -42,7 +42,7 @@ typedef struct seam_call {
     int err;       /* errno when ret < 0 */
     int corked;    /* sendfile / sendmsg: TCP_CORK on out fd at call time (-1 = not TCP) */
     int level;     /* getsockopt / setsockopt: level */
-    int op;        /* fcntl: cmd; getsockopt / setsockopt: option name; open: flags */
+    int op;        /* fcntl: cmd; getsockopt / setsockopt: option name; open, sendmsg: flags */
 } seam_call_t;
 
 typedef struct seam_channel {

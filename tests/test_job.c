@@ -210,7 +210,8 @@ static void test_job_error_repeats(void **state) {
     close(fd);
 }
 
-/* Freed mid-transfer: library fd closed, the cork it set taken off. */
+/* Freed mid-transfer: library fd closed, the cork it set (a tail follows
+ * the body) taken off. */
 static void test_job_free_midway(void **state) {
     (void)state;
     char path[4096];
@@ -220,7 +221,7 @@ static void test_job_free_midway(void **state) {
     tcp_pair(&s, &r);
     struct iovec hv, tv;
     sf_options_t o;
-    opts_with(&o, &hv, HEAD, &tv, NULL);
+    opts_with(&o, &hv, HEAD, &tv, TAIL);
     sf_region_t reg = {-1, path, 0, SF_COUNT_TO_EOF};
     sf_job_t *job = NULL;
     assert_int_equal(sf_job_new(s, &reg, &o, &job), 0);

@@ -295,8 +295,9 @@ static void test_just_over_small_uses_sendfile(void **state) {
 }
 
 /* Large body on TCP with head and tail: TCP_CORK is on for the head and for
- * every sendfile call, and off once the transfer is done. */
-static void cork_case_on(int v6, unsigned flags, int caller_corked, int want_corked) {
+ * every sendfile call, and off once the transfer is done.  Without a tail
+ * there is no cork: the head goes with MSG_MORE and the body joins it. */
+static void cork_case_with(int v6, unsigned flags, int caller_corked, int want_corked, const char *tail) {
     const uint64_t size = 4 * MiB + 99;
     int fd = make_pattern_file(size, NULL);
     seam_install();
@@ -310,7 +311,7 @@ static void cork_case_on(int v6, unsigned flags, int caller_corked, int want_cor
     }
     struct iovec hv, tv;
     sf_options_t o;
-    opts_with(&o, &hv, HEAD, &tv, TAIL);
+    opts_with(&o, &hv, HEAD, &tv, tail);
     o.flags = flags;
     sf_region_t reg = {fd, NULL, 0, SF_COUNT_TO_EOF};
     struct event_base *base = event_base_new();
@@ -325,10 +326,11 @@ static void cork_case_on(int v6, unsigned flags, int caller_corked, int want_cor
     assert_int_equal(tcp_cork_is_on(s), caller_corked);
     shutdown(s, SHUT_WR);
     reader_join(&rd);
-    assert_true(wire_matches(rd.buf, rd.len, HEAD, 0, size, TAIL));
+    assert_true(wire_matches(rd.buf, rd.len, HEAD, 0, size, tail));
     assert_true(seam.sendfile.calls > 1);
     for (int i = 0; i < seam.sendfile.logged; i++) assert_int_equal(seam.sendfile.log[i].corked, want_corked);
     assert_int_equal(seam.sendmsg.log[0].corked, want_corked); /* the head */
+    assert_true(seam.sendmsg.log[0].op & MSG_MORE);            /* the body follows it */
     reader_free(&rd);
     event_base_free(base);
     close(s);
@@ -338,12 +340,17 @@ static void cork_case_on(int v6, unsigned flags, int caller_corked, int want_cor
 }
 
 static void cork_case(unsigned flags, int caller_corked, int want_corked) {
-    cork_case_on(0, flags, caller_corked, want_corked);
+    cork_case_with(0, flags, caller_corked, want_corked, TAIL);
 }
 
 static void test_cork_during_large_transfer_ipv6(void **state) {
     (void)state;
-    cork_case_on(1, 0, 0, 1);
+    cork_case_with(1, 0, 0, 1, TAIL);
+}
+
+static void test_head_alone_needs_no_cork(void **state) {
+    (void)state;
+    cork_case_with(0, 0, 0, 0, NULL);
 }
 
 static void test_cork_during_large_transfer(void **state) {
@@ -473,6 +480,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_cork_during_large_transfer, teardown),
         cmocka_unit_test_teardown(test_cork_during_large_transfer_ipv6, teardown),
         cmocka_unit_test_teardown(test_no_cork_flag, teardown),
+        cmocka_unit_test_teardown(test_head_alone_needs_no_cork, teardown),
         cmocka_unit_test_teardown(test_caller_cork_left_alone, teardown),
         cmocka_unit_test_teardown(test_large_head_and_tail, teardown),
         cmocka_unit_test_teardown(test_next_response_from_done, teardown),
