@@ -71,7 +71,7 @@ impl<'a> Options<'a> {
         self.flag(sys::SF_TLS, on)
     }
 
-    /// Do not set TCP_CORK around head + region + tail.
+    /// Do not set TCP_CORK around region + tail (it is only set when a tail follows the body).
     pub fn no_cork(self, on: bool) -> Self {
         self.flag(sys::SF_NO_CORK, on)
     }
