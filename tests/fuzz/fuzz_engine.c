@@ -400,6 +400,28 @@ static void on_done(sf_transfer_t *t, int status, uint64_t body_sent, void *arg)
     d->cancel_in_done = sf_cancel(t);
 }
 
+/* What the seam recorded: no file read outside the region (header: "never
+ * reading past the region"), and on TCP with a head or a tail, every
+ * sendfile call made under TCP_CORK (header, point 3). */
+static void check_syscall_log(const plan_t *p, uint64_t count, int cork_faults) {
+    uint64_t end = p->offset + count;
+    for (int i = 0; i < seam.pread.logged; i++) {
+        const seam_call_t *c = &seam.pread.log[i];
+        FUZZ_CHECK(c->off >= p->offset && c->off + c->count <= end,
+                   "pread of [%" PRIu64 ", +%zu) outside the region [%" PRIu64 ", %" PRIu64 ")", c->off, c->count,
+                   p->offset, end);
+    }
+    int want_cork = p->tcp && !(p->flags & SF_NO_CORK) && (p->head_len > 0 || p->tail_len > 0) && cork_faults == 0;
+    for (int i = 0; i < seam.sendfile.logged; i++) {
+        const seam_call_t *c = &seam.sendfile.log[i];
+        FUZZ_CHECK(c->off >= p->offset && c->off + c->count <= end,
+                   "sendfile of [%" PRIu64 ", +%zu) outside the region [%" PRIu64 ", %" PRIu64 ")", c->off,
+                   c->count, p->offset, end);
+        if (want_cork) FUZZ_CHECK(c->corked == 1, "sendfile call %d without TCP_CORK (head %zu, tail %zu)", i,
+                                  p->head_len, p->tail_len);
+    }
+}
+
 static int sync_error_expected(const plan_t *p) {
     if (p->flags & SF_TLS) return SF_ENOKTLS; /* neither socket carries kernel TLS */
     if (p->offset > p->size) return -ERANGE;
@@ -562,6 +584,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         int err = c->fault.err;
         if (c->injected > 0 && err && !is_retry(ch, err) && !is_fallback(ch, err)) fatal[ch] = -err, any_fatal = 1;
     }
+    if (r == 0) check_syscall_log(&p, count, cork_faults);
     int injected[3] = {seam.sendfile.injected, seam.pread.injected, seam.sendmsg.injected};
     seam_uninstall();
 

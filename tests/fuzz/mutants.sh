@@ -54,6 +54,8 @@ mutant engine src/job.cpp 's/    body_sent_ += static_cast<uint64_t>(n);/    bod
     "body_sent miscounted"
 mutant engine src/job.cpp 's/    if (n == 0) return SF_ETRUNCATED;  \/\/ bytes/    if (n == 0) return 0;  \/\/ bytes/' \
     "sendfile returning 0 is taken as progress (spins)"
+mutant engine src/job.cpp 's/ \&\& !(opts.flags \& SF_NO_CORK) \&\&/ \&\& (opts.flags \& SF_NO_CORK) \&\&/' \
+    "TCP_CORK logic inverted"
 mutant engine src/source.cpp 's/    if (owned_ \&\& fd_ >= 0) evsf_sys.close(fd_);/    if (owned_ \&\& fd_ >= 0 \&\& offset_ < 7) evsf_sys.close(fd_);/' \
     "library-opened fd leaked"
 mutant engine src/event_driver.cpp \
