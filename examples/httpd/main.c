@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
@@ -122,6 +123,17 @@ static int make_empty_fd(void) {
     return t;
 }
 
+/* Every connection costs an fd, and each response holds its file open until
+ * its done callback: the usual soft limit (1024) would stop the server far
+ * below --max-conns.  Take what the hard limit allows, as most servers do. */
+static void raise_fd_limit(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 int main(int argc, char **argv) {
     const char *listen_text = "127.0.0.1:8080";
     static const struct option opts[] = {
@@ -160,6 +172,7 @@ int main(int argc, char **argv) {
     }
     if (g_cfg.threads < 1) g_cfg.threads = 1;
     if (g_cfg.max_conns < 1) g_cfg.max_conns = 1;
+    raise_fd_limit();
     g_cfg.root = optind < argc ? argv[optind] : ".";
     g_cfg.root_fd = open(g_cfg.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (g_cfg.root_fd < 0 || realpath(g_cfg.root, g_cfg.root_real) == NULL) {

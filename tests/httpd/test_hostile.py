@@ -96,6 +96,7 @@ def test_slowloris_clients_are_cut_and_others_served(start_server):
     out = slowloris_round(s)
     after = fp.check("slowloris")
     note("slowloris: 2x100 clients, last round %r, RSS %d -> %d", out, before, after)
+    assert s.stop() == 0, s.output()[-2000:]  # a clean exit (LeakSanitizer's verdict under ASan)
 
 
 # ------------------------------------------------------------ readers
@@ -123,6 +124,7 @@ def test_readers_that_never_read_are_cut_by_the_send_timeout(start_server, docro
             before = fp.warm()
     after = fp.check("never-reading clients")
     note("never-reader: 2x20 clients cut, RSS %d -> %d", before, after)
+    assert s.stop() == 0, s.output()[-2000:]  # a clean exit (LeakSanitizer's verdict under ASan)
 
 
 def test_a_reader_at_1kib_per_step_is_not_cut(start_server, docroot):
@@ -170,6 +172,7 @@ def test_a_reader_at_1kib_per_step_is_not_cut(start_server, docroot):
         note("1 KiB/step readers: 4 x 64 KiB complete in %d steps", steps)
     finally:
         os.unlink(path)
+    assert s.stop() == 0, s.output()[-2000:]  # a clean exit (LeakSanitizer's verdict under ASan)
 
 
 # ------------------------------------------------------------ 10,000 idle connections
@@ -268,6 +271,25 @@ def test_ten_thousand_idle_connections(start_server):
     after = fp.check("10,000 idle connections")
     note("10k idle: fds %d -> peak %d -> %d; RSS %d -> warm %d -> peak %d -> after %d",
          s.baseline, peak_fds, s.fds(), base_rss, warm, peak_rss, after)
+    assert s.stop() == 0, s.output()[-2000:]  # a clean exit (LeakSanitizer's verdict under ASan)
+
+
+def test_a_low_soft_fd_limit_is_raised_to_the_hard_one(start_server):
+    """The usual soft RLIMIT_NOFILE is 1024 (hard: far more): --max-conns'
+    default of 10000 would be out of reach.  The server raises its soft
+    limit to the hard one at start, so 1500 idle connections are all held."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard != resource.RLIM_INFINITY and hard < 4096:
+        pytest.skip("hard RLIMIT_NOFILE %d" % hard)
+
+    def soft_1024():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+    s = start_server("--header-timeout", "60000", preexec_fn=soft_1024)
+    socks = open_idle(s, 1500)
+    still_serves(s)
+    abort_all(socks)
+    s.assert_fds_settle()
+    assert s.stop() == 0
 
 
 def test_at_the_fd_limit_accept_backs_off_instead_of_spinning(start_server):
@@ -297,6 +319,7 @@ def test_at_the_fd_limit_accept_backs_off_instead_of_spinning(start_server):
     s.assert_fds_settle()
     still_serves(s)
     note("EMFILE: 100 clients on 64 fds; %d sleeps, %d CPU ticks while at the limit", slept, used)
+    assert s.stop() == 0, s.output()[-2000:]  # a clean exit (LeakSanitizer's verdict under ASan)
 
 
 # ------------------------------------------------------------ pipelining floods
@@ -351,6 +374,7 @@ def test_pipelining_flood_that_never_reads_is_cut(start_server):
             before = fp.warm()
     after = fp.check("never-reading pipeliner")
     note("pipelining, never read: cut after %d x 64 requests pushed; RSS %d -> %d", pushed, before, after)
+    assert s.stop() == 0, s.output()[-2000:]  # a clean exit (LeakSanitizer's verdict under ASan)
 
 
 # ------------------------------------------------------------ oversized heads
@@ -512,6 +536,7 @@ def test_disconnect_at_every_byte_offset(start_server, docroot):
     after = fp.check("disconnects")
     note("disconnects: %d connections (small %d B x2, big %d B, multipart %d B); RSS %d -> %d",
          conns, n_small, n_big, n_multi, before, after)
+    assert s.stop() == 0, s.output()[-2000:]  # a clean exit (LeakSanitizer's verdict under ASan)
 
 
 # ------------------------------------------------------------ traversal
