@@ -5,7 +5,8 @@
 #   tests/fuzz/run.sh [-t SECONDS] [-m] [TARGET...]
 #     -t SECONDS  fuzzing time per target (default 20; 0 = replay only)
 #     -m          afterwards, merge what fuzzing found into tests/fuzz/corpus/
-#                 (libFuzzer -merge=1: only inputs that add coverage)
+#                 (libFuzzer -merge=1: the seed-* and regress-* files, plus
+#                 only the inputs that add coverage beyond them)
 #     TARGET      request range path engine (default: all)
 #
 # Exits non-zero on any crash, leak, timeout or broken invariant; the input
@@ -84,27 +85,37 @@ for t in $TARGETS; do
         status=1
         continue
     fi
-    [ "$SECS" -gt 0 ] || continue
     work=$OUT/work/$t
     mkdir -p "$work"
-    echo "== $t: fuzz for ${SECS}s"
-    # New inputs go to $work; the committed corpus is only read.
-    if ! run_fuzzer "$t" -max_total_time="$SECS" -print_final_stats=1 "$work" "$corpus" \
-        2>"$OUT/$t-fuzz.log"; then
-        tail -n 60 "$OUT/$t-fuzz.log" >&2
-        echo "FAIL: $t fuzzing (input saved under $OUT/artifacts/)" >&2
-        status=1
-        continue
+    if [ "$SECS" -gt 0 ]; then
+        echo "== $t: fuzz for ${SECS}s"
+        # New inputs go to $work; the committed corpus is only read.
+        if ! run_fuzzer "$t" -max_total_time="$SECS" -print_final_stats=1 "$work" "$corpus" \
+            2>"$OUT/$t-fuzz.log"; then
+            tail -n 60 "$OUT/$t-fuzz.log" >&2
+            echo "FAIL: $t fuzzing (input saved under $OUT/artifacts/)" >&2
+            status=1
+            continue
+        fi
+        grep -E '^stat::number_of_executed_units|^stat::new_units_added' "$OUT/$t-fuzz.log" | sed "s/^/   $t /"
     fi
-    grep -E '^stat::number_of_executed_units|^stat::new_units_added' "$OUT/$t-fuzz.log" | sed "s/^/   $t /"
     if [ "$MERGE" = 1 ]; then
+        # Hand-written inputs (seed-*, regress-*) always stay; of the rest,
+        # only what adds coverage beyond them is kept.
         merged=$OUT/merged/$t
-        rm -rf "$merged"
-        mkdir -p "$merged"
-        run_fuzzer "$t" -merge=1 "$merged" "$corpus" "$work" 2>"$OUT/$t-merge.log"
+        rest=$OUT/rest/$t
+        rm -rf "$merged" "$rest"
+        mkdir -p "$merged" "$rest"
+        for f in "$corpus"/*; do
+            case ${f##*/} in
+            seed-* | regress-*) cp "$f" "$merged"/ ;;
+            *) cp "$f" "$rest"/ ;;
+            esac
+        done
+        run_fuzzer "$t" -merge=1 "$merged" "$rest" "$work" 2>"$OUT/$t-merge.log"
         rm -f "$corpus"/*
         cp "$merged"/* "$corpus"/
-        echo "   $t corpus now $(ls "$corpus" | wc -l) files, $(du -sk "$corpus" | cut -f1) KiB"
+        echo "   $t corpus now $(ls "$corpus" | wc -l) files, $(cat "$corpus"/* | wc -c) bytes"
     fi
 done
 [ $status = 0 ] && echo "fuzz: all targets passed"
