@@ -214,7 +214,9 @@ static void process(struct conn *c) {
         if (partial && !c->header_timer) { /* slowloris: the whole head within header_timeout */
             c->header_timer = 1;
             arm_timer(c, g_cfg.header_timeout_ms);
-        } else if (!partial && !c->header_timer) {
+        } else if (!partial && !c->header_timer && !evtimer_pending(c->timer, NULL)) {
+            /* idle: empty lines are allowed before a request, but must not
+             * restart the clock, or a CRLF now and then holds us forever */
             arm_timer(c, c->served ? g_cfg.keepalive_timeout_ms : g_cfg.header_timeout_ms);
         }
         return;

@@ -99,6 +99,27 @@ def test_slowloris_clients_are_cut_and_others_served(start_server):
     assert s.stop() == 0, s.output()[-2000:]  # a clean exit (LeakSanitizer's verdict under ASan)
 
 
+def test_empty_lines_do_not_keep_an_idle_connection_open(start_server):
+    """Empty lines before a request line are allowed (RFC 9112 2.2), so they
+    cannot start the header timeout -- but they must not restart the
+    keep-alive timeout either, or one CRLF every few seconds holds a
+    connection (a slowloris that never sends a request byte) for hours."""
+    s = start_server("--keepalive-timeout", "1000", "--header-timeout", "60000")
+    c = Conn(s.port)
+    c.get("/hello.txt")
+    assert c.response()[2] == HELLO
+    sent = 0
+    while not select.select([c.s], [], [], 0.1)[0]:  # pace: one CRLF per 0.1 s
+        c.send(b"\r\n")
+        sent += 1
+        assert sent < 300, "still open after 300 empty lines (30 keep-alive timeouts)"
+    assert gone(c) == b""
+    c.close()
+    s.assert_fds_settle()
+    note("empty lines: closed by the keep-alive timeout after %d CRLFs", sent)
+    assert s.stop() == 0, s.output()[-2000:]
+
+
 # ------------------------------------------------------------ readers
 
 def test_readers_that_never_read_are_cut_by_the_send_timeout(start_server, docroot):
