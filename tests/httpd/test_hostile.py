@@ -148,12 +148,15 @@ def test_readers_that_never_read_are_cut_by_the_send_timeout(start_server, docro
     assert s.stop() == 0, s.output()[-2000:]  # a clean exit (LeakSanitizer's verdict under ASan)
 
 
+SLOW_STEP = float(os.environ.get("EVSF_SLOW_READER_STEP", "0.1"))
+
+
 def test_a_reader_at_1kib_per_step_is_not_cut(start_server, docroot):
     """Slow but progressing: the send timeout counts idleness, not duration.
-    The reader takes 1 KiB per step, a step being a 0.1 s wait (the pace of
-    the attack, not a synchronisation), so 256 KiB takes ~25 s ... too long
-    for the suite: 4 readers on 64 KiB each, in parallel, with a send timeout
-    shorter than the transfer lasts."""
+    4 readers take 1 KiB each per step of EVSF_SLOW_READER_STEP seconds (the
+    pace of the attack, not a synchronisation): 0.1 by default, 10 KiB/s, to
+    keep the suite short; 1 makes it 1 KiB/s (about a minute).  The send
+    timeout (3 s) is shorter than the transfer lasts either way."""
     want = open(os.path.join(docroot, "k1.bin"), "rb").read() * 64  # 64 KiB
     path = os.path.join(docroot, "slow64k.bin")
     with open(path, "wb") as f:
@@ -169,7 +172,7 @@ def test_a_reader_at_1kib_per_step_is_not_cut(start_server, docroot):
         heads = [None] * len(readers)
         steps = 0
         while any(len(b) < len(want) for b in bodies):
-            select.select([], [], [], 0.1)
+            select.select([], [], [], SLOW_STEP)
             steps += 1
             for i, c in enumerate(readers):
                 if len(bodies[i]) >= len(want):
