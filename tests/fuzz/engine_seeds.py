@@ -90,6 +90,6 @@ SEEDS = {
 if __name__ == '__main__':
     os.makedirs(OUT, exist_ok=True)
     for name, data in SEEDS.items():
-        with open(os.path.join(OUT, name), 'wb') as f:
+        with open(os.path.join(OUT, 'seed-' + name), 'wb') as f:
             f.write(data)
     print(f'{len(SEEDS)} seeds in {OUT}')
