@@ -5,8 +5,8 @@
 #   tests/fuzz/run.sh [-t SECONDS] [-m] [TARGET...]
 #     -t SECONDS  fuzzing time per target (default 20; 0 = replay only)
 #     -m          afterwards, merge what fuzzing found into tests/fuzz/corpus/
-#                 (libFuzzer -merge=1: the seed-* and regress-* files, plus
-#                 only the inputs that add coverage beyond them)
+#                 (libFuzzer -set_cover_merge=1: the seed-* and regress-* files, plus
+#                 a small set of inputs covering what the rest covers)
 #     TARGET      request range path engine (default: all)
 #
 # Exits non-zero on any crash, leak, timeout or broken invariant; the input
@@ -112,7 +112,7 @@ for t in $TARGETS; do
             *) cp "$f" "$rest"/ ;;
             esac
         done
-        run_fuzzer "$t" -merge=1 "$merged" "$rest" "$work" 2>"$OUT/$t-merge.log"
+        run_fuzzer "$t" -set_cover_merge=1 "$merged" "$rest" "$work" 2>"$OUT/$t-merge.log"
         rm -f "$corpus"/*
         cp "$merged"/* "$corpus"/
         echo "   $t corpus now $(ls "$corpus" | wc -l) files, $(cat "$corpus"/* | wc -c) bytes"
