@@ -20,8 +20,9 @@
 /* ----------------------------------------------------------- helpers */
 
 struct head {
-    char   b[4096];
+    char   b[REQUEST_LINE_MAX + 1024]; /* a Location header can carry a whole request target */
     size_t n;
+    int    overflow; /* something did not fit: such a head is never sent */
 };
 
 static void add(struct head *h, const char *fmt, ...) {
@@ -29,7 +30,8 @@ static void add(struct head *h, const char *fmt, ...) {
     va_start(ap, fmt);
     int r = vsnprintf(h->b + h->n, sizeof h->b - h->n, fmt, ap);
     va_end(ap);
-    if (r > 0) h->n += (size_t)r < sizeof h->b - h->n ? (size_t)r : sizeof h->b - h->n - 1;
+    if (r < 0 || (size_t)r >= sizeof h->b - h->n) h->overflow = 1; /* h->n stays: nothing half-added */
+    else h->n += (size_t)r;
 }
 
 static const char *reason(int status) {
@@ -75,6 +77,7 @@ static time_t parse_http_date(struct slice s) {
 /* The status line, Server, Date and Connection. */
 static void start_head(struct head *h, struct conn *c, int status, int minor) {
     h->n = 0;
+    h->overflow = 0;
     add(h, "HTTP/1.1 %d %s\r\nServer: evsendfile-httpd\r\nDate: %s\r\n", status, reason(status),
         worker_date(conn_worker(c)));
     if (!conn_keep_alive(c)) add(h, "Connection: close\r\n");
@@ -94,6 +97,7 @@ static int send_simple(struct conn *c, int status, int minor, const char *extra)
     if (status != 304) add(&h, "Content-Type: text/plain; charset=utf-8\r\nContent-Length: %d\r\n", bl);
     add(&h, "\r\n");
     if (status != 304 && !rs->head_only) add(&h, "%s", body);
+    if (h.overflow) return -1; /* a cut head would desynchronise the stream: close instead */
     return conn_send(c, h.b, h.n, g_cfg.empty_fd, 0, 0, NULL, 0);
 }
 
@@ -273,8 +277,10 @@ int respond(struct conn *c, const struct request *req) {
             rs->boundary,
             (unsigned long long)range_multipart_length(rs->parts, n, rs->boundary, rs->ctype, rs->size));
         if (!head) { /* part 0's header rides in the same head; respond_next_part does the rest */
-            h.n += range_part_header(h.b + h.n, sizeof h.b - h.n, rs->boundary, rs->ctype, &rs->parts[0],
+            size_t k = range_part_header(h.b + h.n, sizeof h.b - h.n, rs->boundary, rs->ctype, &rs->parts[0],
                                      rs->size, 0);
+            if (k >= sizeof h.b - h.n) h.overflow = 1;
+            else h.n += k;
             off = rs->parts[0].first;
             count = rs->parts[0].last - off + 1;
             rs->next_part = 1;
@@ -283,6 +289,7 @@ int respond(struct conn *c, const struct request *req) {
         add(&h, "Content-Type: %s\r\nContent-Length: %llu\r\n\r\n", rs->ctype, (unsigned long long)count);
     }
     if (head) off = count = 0;
+    if (h.overflow) return -1;
     return conn_send(c, h.b, h.n, rs->fd, off, count, NULL, 0);
 }
 
@@ -293,6 +300,7 @@ int respond_next_part(struct conn *c) {
     char head[512], tail[64];
     size_t hn = range_part_header(head, sizeof head, rs->boundary, rs->ctype, &rs->parts[i], rs->size, i);
     size_t tn = i == rs->nparts - 1 ? range_closing(tail, sizeof tail, rs->boundary) : 0;
+    if (hn >= sizeof head || tn >= sizeof tail) return -1; /* cut framing: close, never send it */
     uint64_t count = rs->parts[i].last - rs->parts[i].first + 1;
     int r = conn_send(c, head, hn, rs->fd, rs->parts[i].first, count, tail, tn);
     return r < 0 ? r : 1;
