@@ -294,7 +294,7 @@ int main(int argc, char **argv) {
             add(w, "evbuf-sendfile");
             add(w, "evbuf-mmap");
             add(w, "copy");
-            if (sizes[z] > SF_SMALL_BODY_MAX) add(w, "evsf-nocork");
+            if (sizes[z] > SF_SMALL_BODY_MAX) add(w, "evsf-ownhead");
         }
     static const uint64_t xsizes[] = {4096, 8192, 16384, 32768, 65536, 131072, 262144};
     enum { NX = sizeof xsizes / sizeof *xsizes };

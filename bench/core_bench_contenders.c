@@ -12,7 +12,8 @@
  *   copy             non-blocking pread + writev loop on libevent
  *   raw-writev / raw-sendfile   blocking loops, one connection: the
  *                    small-body crossover (read + writev vs MSG_MORE + sendfile)
- * plus variants of these with other knobs (max_chunk, SF_NO_CORK, ...).
+ * plus variants of these with other knobs (max_chunk, SF_NO_CORK, the head
+ * sent by the caller as a packet of its own: evsf-ownhead, ...).
  *
  * The event-loop contenders start at most one transfer per connection per
  * loop turn, as a server does when the next request must be read first:
@@ -169,6 +170,7 @@ struct run {
     sf_options_t opts;
     struct iovec head_iov;
     struct evbuffer_file_segment *seg;
+    int own_head; /* evsf-ownhead: the harness sends the head itself */
     char *buf; /* the copy loop's buffer, shared by all connections */
 };
 
@@ -237,6 +239,14 @@ static void evsf_next(struct conn *c) {
     }
     c->left--;
     sf_region_t region = {r->s->file_fd, NULL, 0, r->s->size};
+    if (r->own_head) { /* experiment: the head as a packet of its own, sent before the library runs */
+        if (send(c->fd, r->s->head, r->s->head_len, MSG_NOSIGNAL) != (ssize_t)r->s->head_len) {
+            fprintf(stderr, "evsf-ownhead: head did not fit\n");
+            r->failed = 1;
+            event_base_loopbreak(r->base);
+            return;
+        }
+    }
     int err = sf_send_async(r->base, c->fd, &region, &r->opts, evsf_done, c, NULL);
     if (err) {
         fprintf(stderr, "sf_send_async: %s\n", sf_strerror(err));
@@ -245,13 +255,20 @@ static void evsf_next(struct conn *c) {
     }
 }
 
-static int run_evsf_async(const struct spec *s, long *note) {
+static int run_evsf_async_with(const struct spec *s, long *note, int own_head) {
     struct run r;
     if (run_init(&r, s, note, 1)) return fail("evsf-async", "init");
+    if ((r.own_head = own_head)) {
+        r.opts.head = NULL;
+        r.opts.head_count = 0;
+    }
     for (int i = 0; i < s->n_conns && !r.failed; i++) evsf_next(&r.c[i]);
     if (!r.failed) event_base_dispatch(r.base);
     return run_finish(&r);
 }
+
+static int run_evsf_async(const struct spec *s, long *note) { return run_evsf_async_with(s, note, 0); }
+static int run_evsf_ownhead(const struct spec *s, long *note) { return run_evsf_async_with(s, note, 1); }
 
 /* ----------------------------------------------------------- evsf-step */
 
@@ -510,6 +527,7 @@ const struct contender contenders[] = {
     {"evsf-nosendfile", run_evsf_async, SF_NO_SENDFILE, 0, 0, 0},
     {"copy-64K", run_copy, 0, 0, 64 * 1024, 0},
     {"copy-1M", run_copy, 0, 0, 1024 * 1024, 0},
+    {"evsf-ownhead", run_evsf_ownhead, 0, 0, 0, 0},
     {"raw-writev", run_raw_writev, 0, 0, 0, 1},
     {"raw-sendfile", run_raw_sendfile, 0, 0, 0, 1},
 };
