@@ -52,7 +52,8 @@ struct conn {
     struct response resp;
     char            peer[64];
     size_t          in_len;
-    char            in[CONN_IN_CAP];
+    char           *in;           /* CONN_IN_CAP bytes while a request is arriving, else NULL:
+                                   * an idle connection costs no buffer */
 };
 
 static void on_readable(evutil_socket_t fd, short what, void *arg);
@@ -120,6 +121,7 @@ void conn_close(struct conn *c) {
     struct worker *w = c->w;
     if (c->xfer) sf_cancel(c->xfer); /* never from on_sent: xfer is NULL there */
     response_release(&c->resp);
+    free(c->in);
     event_free(c->rev);
     event_free(c->timer);
     close(c->fd);
@@ -202,7 +204,13 @@ static void on_sent(sf_transfer_t *t, int status, uint64_t body_sent, void *arg)
 /* Parses and answers what the buffer holds; otherwise waits for more. */
 static void process(struct conn *c) {
     struct request req;
-    int st = request_parse(c->in, c->in_len, c->in_len == CONN_IN_CAP, &req);
+    int st = PARSE_AGAIN;
+    if (c->in_len > 0) {
+        st = request_parse(c->in, c->in_len, c->in_len == CONN_IN_CAP, &req);
+    } else {
+        free(c->in); /* all consumed: give the buffer back while idle */
+        c->in = NULL;
+    }
     if (st == PARSE_AGAIN) {
         if (c->peer_eof) { /* no more bytes will come */
             conn_close(c);
@@ -247,6 +255,10 @@ static void on_readable(evutil_socket_t fd, short what, void *arg) {
     }
     if (c->in_len == CONN_IN_CAP) { /* only while sending: resume when a request is consumed */
         want_read(c, 0);
+        return;
+    }
+    if (c->in == NULL && (c->in = malloc(CONN_IN_CAP)) == NULL) {
+        conn_close(c);
         return;
     }
     ssize_t n = recv(fd, c->in + c->in_len, CONN_IN_CAP - c->in_len, 0);
