@@ -88,9 +88,17 @@ class Mutator(threading.Thread):
                 f.write(PATTERN[:size])
 
 
-def check_body(body, first, what):
+ZEROED = [0]  # bodies with zeros where the pattern was (zeros-ok mode only)
+
+
+def check_body(body, first, what, zeros_ok=False):
     want = PATTERN[first:first + len(body)]
-    assert body == want, "%s: wrong bytes at [%d, %d)" % (what, first, first + len(body))
+    if body == want:
+        return
+    assert zeros_ok, "%s: wrong bytes at [%d, %d)" % (what, first, first + len(body))
+    bad = [i for i in range(len(body)) if body[i] != want[i] and body[i] != 0]
+    assert not bad, "%s: wrong non-zero byte at %d" % (what, first + bad[0])
+    ZEROED[0] += 1
 
 
 def multipart_slices(ctype, body):
@@ -112,9 +120,10 @@ class Pipeliner(threading.Thread):
     """Keep-alive connections carrying 8 pipelined requests at a time; checks
     framing and bytes of every answer, including multipart ones."""
 
-    def __init__(self, port):
+    def __init__(self, port, zeros_ok):
         super().__init__(daemon=True)
         self.port = port
+        self.zeros_ok = zeros_ok
         self.stop = threading.Event()
         self.counts = {"responses": 0, "cut": 0, "connections": 0, "bytes": 0}
         self.error = None
@@ -143,20 +152,20 @@ class Pipeliner(threading.Thread):
         except EOFError:
             body, c.buf = c.buf, b""
             if status == 200:
-                check_body(body, 0, "cut 200")
+                check_body(body, 0, "cut 200", self.zeros_ok)
             elif status == 206 and "content-range" in h:
-                check_body(body, int(re.match(r"bytes (\d+)", h["content-range"][0]).group(1)), "cut 206")
+                check_body(body, int(re.match(r"bytes (\d+)", h["content-range"][0]).group(1)), "cut 206", self.zeros_ok)
             self.counts["cut"] += 1
             return False
         self.counts["responses"] += 1
         self.counts["bytes"] += n
         if status == 200:
-            check_body(body, 0, "200")
+            check_body(body, 0, "200", self.zeros_ok)
         elif status == 206 and "content-range" in h:
-            check_body(body, int(re.match(r"bytes (\d+)", h["content-range"][0]).group(1)), "206")
+            check_body(body, int(re.match(r"bytes (\d+)", h["content-range"][0]).group(1)), "206", self.zeros_ok)
         elif status == 206:
             for first, data in multipart_slices(h["content-type"][0], body):
-                check_body(data, first, "multipart")
+                check_body(data, first, "multipart", self.zeros_ok)
         else:
             assert status == 416, status
         return True
@@ -178,10 +187,10 @@ class Pipeliner(threading.Thread):
             self.error = e
 
 
-def run_wrk(port, seconds):
+def run_wrk(port, seconds, zeros_ok):
     args = ["wrk", "-t2", "-c512", "-d%ds" % seconds, "--timeout", "10s",
             "-s", os.path.join(HERE, "soak_check.lua"), "http://127.0.0.1:%d/" % port, "--"]
-    args += ["%s:%d" % kv for kv in FILES.items()]
+    args += ["%s:%d" % kv for kv in FILES.items()] + (["zeros-ok"] if zeros_ok else [])
     r = subprocess.run(args, capture_output=True, text=True, timeout=seconds + DEADLINE + 30)
     assert r.returncode == 0, r.stderr + r.stdout
     m = re.search(r"^SOAK (.*)$", r.stdout, re.M)
@@ -202,12 +211,13 @@ def soak_root(tmp_path):
 
 
 def soak_round(s, root, seconds, align):
-    mut, pipe = Mutator(root, align), Pipeliner(s.port)
+    zeros_ok = align == 1
+    mut, pipe = Mutator(root, align), Pipeliner(s.port, zeros_ok)
     mut.restore()
     mut.start()
     pipe.start()
     try:
-        stats, why = run_wrk(s.port, seconds)
+        stats, why = run_wrk(s.port, seconds, zeros_ok)
     finally:
         pipe.stop.set()
         mut.stop.set()
@@ -222,13 +232,19 @@ def soak_round(s, root, seconds, align):
     return stats, pipe.counts, mut.ops
 
 
-# sendfile is zero-copy: the socket holds references to page-cache pages, and
-# truncating a file in place zeroes the tail of the page (or large folio) that
-# keeps the new end of file.  Bytes of it already handed to the socket but not
-# yet copied out can reach the peer as zeros -- the kernel's semantics, not a
-# framing fault (the copy path, which snapshots, shows none).  So with
-# sendfile the files are only truncated to multiples of 2 MiB (the largest
-# page-cache folio on x86-64): here, to 0.  The copy path takes any length.
+# Truncating a file in place zeroes the tail of the page (or large folio)
+# that keeps the new end of file, and the kernel does not order that against
+# readers: a read racing it can return those zeros with a full count, and
+# with sendfile -- pages sent by reference -- bytes already handed to the
+# socket can still turn into zeros until they are copied out.  So a complete
+# response can carry zeros where the file was cut, on either path (measured:
+# a few per 10^5 responses with the copy path, ~4 % with sendfile).  Two runs:
+#   sendfile, truncating only to multiples of 2 MiB (the largest page-cache
+#     folio on x86-64; here, to 0): nothing is zeroed in place, so every
+#     body must match the pattern exactly;
+#   copy path, truncating to any length: a body may hold zeros where the
+#     pattern had bytes (counted), never any other difference -- the
+#     pattern has no zero byte, so a misframed body still fails.
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (Debian package wrk)")
 @pytest.mark.parametrize("mode,align", [("sendfile", 2 << 20), ("copy", 1)])
 def test_soak_under_rewrites_and_truncation(start_server, soak_root, mode, align):
@@ -240,6 +256,6 @@ def test_soak_under_rewrites_and_truncation(start_server, soak_root, mode, align
     after = fp.check("soak")  # fds at baseline, RSS within the slack, still serving
     note("%s: wrk %ds x 512 conns: %s", mode, SECONDS, stats)
     note("pipeliner: %s", counts)
-    note("mutations: %s", ops)
+    note("mutations: %s; bodies with truncation zeros (copy run): %d", ops, ZEROED[0])
     note("fds %d -> %d, RSS after warm-up %d -> after soak %d", s.baseline, s.fds(), before, after)
     assert s.stop() == 0
