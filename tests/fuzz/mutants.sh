@@ -50,8 +50,8 @@ mutant engine src/job.cpp 's/    case EINVAL: case ENOSYS:/    case ENOSYS:/' \
     "sendfile EINVAL is fatal instead of a fallback"
 mutant engine src/job.cpp 's/        next_offset_ += n;$/        next_offset_ += n + (n > 3000);/' \
     "copy path skips a byte"
-mutant engine src/job.cpp 's/    body_sent_ += static_cast<uint64_t>(n);/    body_sent_ += static_cast<uint64_t>(n) + (n == 7);/' \
-    "body_sent miscounted"
+mutant engine src/job.cpp 's/    body_sent_ += static_cast<uint64_t>(n);/    body_sent_ += static_cast<uint64_t>(n) + (static_cast<size_t>(n) < chunk);/' \
+    "body_sent miscounted after a short write on the copy path"
 mutant engine src/job.cpp 's/    if (n == 0) return SF_ETRUNCATED;  \/\/ bytes/    if (n == 0) return 0;  \/\/ bytes/' \
     "sendfile returning 0 is taken as progress (spins)"
 mutant engine src/job.cpp 's/ \&\& !(opts.flags \& SF_NO_CORK) \&\&/ \&\& (opts.flags \& SF_NO_CORK) \&\&/' \
