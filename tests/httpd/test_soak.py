@@ -248,7 +248,14 @@ def soak_round(s, root, seconds, align):
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk (Debian package wrk)")
 @pytest.mark.parametrize("mode,align", [("sendfile", 2 << 20), ("copy", 1)])
 def test_soak_under_rewrites_and_truncation(start_server, soak_root, mode, align):
-    s = start_server(*(["--no-sendfile"] if mode == "copy" else []), root=soak_root)
+    # The copy path takes a 256 KiB buffer per transfer (SF_COPY_BUFFER_SIZE):
+    # 512 at once is 128 MiB.  glibc mmaps such blocks until the first free,
+    # then raises its mmap threshold and keeps later ones on the heap, where
+    # they stay resident -- whether that happens in the warm-up or later is
+    # luck.  A fixed threshold keeps them mmapped (returned on free), so RSS
+    # measures what is still held.
+    s = start_server(*(["--no-sendfile"] if mode == "copy" else []), root=soak_root,
+                     env={"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=131072"})
     fp = Footprint(s)
     soak_round(s, soak_root, 3, align)  # warm-up: the allocator grows to 512 connections' worth
     before = fp.warm()
