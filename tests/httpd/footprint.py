@@ -13,7 +13,6 @@ quarantine (up to 256 MiB) by design, so RSS says nothing there: the RSS
 check is skipped and LeakSanitizer's report at exit does that job instead."""
 import os
 
-from conftest import wait_until
 from httpclient import Conn
 
 RSS_SLACK = 4 * 1024 * 1024
@@ -91,6 +90,3 @@ class Footprint:
         self.s.assert_fds_settle()
         return now
 
-
-def wait_fds(server, n, what):
-    return wait_until(lambda: server.fds() == n, "%s (fds %d, want %d)" % (what, server.fds(), n))
