@@ -342,9 +342,11 @@ int Job::sendfile_some(uint64_t &budget) {
 
 int Job::copy_some(uint64_t &budget) {
     if (buf_pos_ == buf_len_) {
-        if (!buf_) buf_.reset(new char[SF_COPY_BUFFER_SIZE]);
         size_t want = SF_COPY_BUFFER_SIZE;
         if (unread_ != SF_COUNT_TO_EOF) want = static_cast<size_t>(std::min<uint64_t>(want, unread_));
+        // Sized by the first read: later ones only ask for less, so a 40 KiB
+        // body never holds a 256 KiB buffer.
+        if (!buf_) buf_.reset(new char[want]);
         size_t n = 0;
         int r = read_source(buf_.get(), want, n);
         if (r != 0) return r;
