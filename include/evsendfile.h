@@ -215,6 +215,14 @@ typedef void (*sf_done_cb)(sf_transfer_t *t, int status, uint64_t body_sent, voi
  * from sendfile fall back to read + send at the same offset; TCP_CORK
  * failures never fail a transfer (tests/fault_outcomes.tsv has every case).
  *
+ * Files that change while they are sent: SF_ETRUNCATED catches a file that
+ * ends before the region does, never a file rewritten in place.  sendfile
+ * queues page-cache pages by reference, and truncating or rewriting the file
+ * changes those pages, so a transfer that completes can still deliver zeros
+ * or new bytes (measured: 3.8 % of responses in tests/httpd/test_soak.py
+ * when truncating at arbitrary lengths).  Replace served files with
+ * rename(2), as deployment tools do.
+ *
  * Ownership: head/tail bytes are copied here.  `sock` and a caller-owned fd
  * stay the caller's, and must stay open until `done` runs or sf_cancel returns.
  * A library-opened fd (region->fd == -1) is closed before `done` runs.
