@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 STYLE = {  # contender -> (colour, line style); the library solid, the others dashed
     "evsf-async": ("tab:blue", "-"),
     "evsf-step": ("tab:cyan", "-"),
-    "evsf-nocork": ("tab:purple", ":"),
+    "evsf-ownhead": ("tab:purple", ":"),
     "evbuf-sendfile": ("tab:orange", "--"),
     "evbuf-mmap": ("tab:red", "--"),
     "copy": ("tab:green", "--"),
