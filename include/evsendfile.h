@@ -104,18 +104,21 @@ typedef struct sf_region {
 #define SF_NO_CORK     0x4u /* do not set TCP_CORK around body + tail (see 3. below) */
 
 /* Defaults, set from bench/core_bench runs (bench/RESULTS.md, "Core library"):
- *  SF_DEFAULT_MAX_CHUNK: 2 MiB (nginx's sendfile_max_chunk) moved 1 GiB as
- *    fast as 256 KiB and 16 MiB did, or faster, at the same CPU per GB, and
- *    lets other connections on the base move every 2 MiB.
- *  SF_SMALL_BODY_MAX: 32 KiB.  One pread + one writev beat send(MSG_MORE) +
- *    sendfile in transfers/s at every size up to 32 KiB in two runs (1.04x
- *    to 1.7x, Linux 6.18, loopback, peer copying or not), at the same or
- *    less CPU per GB; at 64 KiB it lost once (0.98x).  The body is held in
- *    memory while it waits for the socket, so this is also the most heap a
- *    small transfer takes: sendfile from here on holds none.
+ *  SF_DEFAULT_MAX_CHUNK: 2 MiB (nginx's sendfile_max_chunk).  On one 1 GiB
+ *    transfer it was faster than 256 KiB and 16 MiB in two runs of three and
+ *    the cheapest in CPU per GB in all three, and it lets other connections
+ *    on the base move every 2 MiB.
+ *  SF_SMALL_BODY_MAX: 32 KiB.  One pread + one writev matched or beat
+ *    send(MSG_MORE) + sendfile in transfers/s at 32 KiB in 7 of 8
+ *    measurements (0.94x to 1.65x; Linux 6.18, loopback, peer copying or
+ *    not) at about the same or less CPU per GB, and always below; at 64 KiB
+ *    it lost 3 of 8.  The body is held in memory while it waits for the
+ *    socket, so this is also the most heap a small transfer takes: sendfile
+ *    from here on holds none.
  *  SF_COPY_BUFFER_SIZE: 256 KiB.  64 KiB, 256 KiB and 1 MiB copy loops moved
- *    1 GiB at the same speed; 1 MiB cost the most CPU per GB, 256 KiB the
- *    fewest syscalls of the two cheaper ones (and aiohttp's 16 -> 256 KiB). */
+ *    1 GiB at the same speed within the noise, with no consistent CPU
+ *    winner; 256 KiB makes 4x fewer syscalls than 64 KiB and stays in L2
+ *    (aiohttp measured 16 -> 256 KiB as +330 % on TCP). */
 #define SF_DEFAULT_MAX_CHUNK  (2u * 1024u * 1024u) /* bytes moved per readiness callback before yielding */
 #define SF_SMALL_BODY_MAX     (32u * 1024u)        /* bodies up to this go as one read + one writev */
 #define SF_COPY_BUFFER_SIZE   (256u * 1024u)       /* bounded buffer of the copy path */
@@ -143,8 +146,8 @@ SF_EXTERN void sf_options_init(sf_options_t *opts);
  *  3. Larger regions go with sendfile(2) in calls of at most what remains
  *     and at most 0x7ffff000 bytes.  On TCP the head goes with MSG_MORE, so
  *     the kernel holds it until sendfile's first bytes join it (one packet,
- *     no cork needed: TCP_CORK around head + body cost 10-30 % throughput
- *     in bench/, three syscalls per response).  With a tail, TCP_CORK is set
+ *     no cork needed: TCP_CORK around head + body cost 6-40 % throughput
+ *     in 14 of 17 bench/ cells, three syscalls per response).  With a tail, TCP_CORK is set
  *     for the duration (unless it was already set, or SF_NO_CORK), so no
  *     Nagle / delayed-ACK stall separates the body's end from the tail.
  *  4. When sendfile refuses the source (EINVAL, ENOSYS, EOPNOTSUPP, EPERM,
