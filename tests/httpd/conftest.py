@@ -106,8 +106,10 @@ def make_docroot(root):
     put("noindex/file.bin", b"x")
     put("empty.bin", b"")
     put("k1.bin", (pattern * 4)[:1024])
-    put("k16.bin", (pattern * 64)[:16384])              # the small-body limit exactly
-    put("k16p1.bin", (pattern * 65)[:16385])            # one over: the sendfile path
+    put("k16.bin", (pattern * 64)[:16384])
+    put("k16p1.bin", (pattern * 65)[:16385])
+    put("k32.bin", (pattern * 128)[:32768])             # the small-body limit exactly
+    put("k32p1.bin", (pattern * 129)[:32769])           # one over: the sendfile path
     put("m4.bin", os.urandom(4 * 1024 * 1024))
     put("name with space.txt", b"spaced\n")
     put(".env", b"SECRET=1\n")

@@ -6,7 +6,7 @@ import pytest
 from httpclient import Conn, curl
 
 
-@pytest.mark.parametrize("name", ["hello.txt", "empty.bin", "k1.bin", "k16.bin", "k16p1.bin",
+@pytest.mark.parametrize("name", ["hello.txt", "empty.bin", "k1.bin", "k16.bin", "k16p1.bin", "k32.bin", "k32p1.bin",
                                   "m4.bin", "sub/page.css"])
 def test_get_returns_the_exact_bytes(server, docroot, name):
     status, h, body = curl(server.base + "/" + name)

@@ -30,7 +30,7 @@ def _regions(size):
     # (offset, count) per request: small (one writev), sendfile-sized, to EOF
     out = []
     for i in range(100):
-        count = [1, 100, 16 * 1024, 16 * 1024 + 1, 70_000, 300_000][i % 6]
+        count = [1, 100, 32 * 1024, 32 * 1024 + 1, 70_000, 300_000][i % 6]
         offset = (i * 7919) % (size - count)
         out.append((offset, count))
     return out

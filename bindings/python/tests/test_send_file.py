@@ -12,7 +12,7 @@ from conftest import connect, make_file, read_to_eof, run, serve
 
 import evsendfile
 
-SIZES = [0, 1, 16 * 1024, 16 * 1024 + 1, 3 * 1024 * 1024 + 7]
+SIZES = [0, 1, 16 * 1024, 32 * 1024, 32 * 1024 + 1, 3 * 1024 * 1024 + 7]
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -37,7 +37,7 @@ pub const SF_TLS: c_uint = 0x2;
 pub const SF_NO_CORK: c_uint = 0x4;
 
 pub const SF_DEFAULT_MAX_CHUNK: c_uint = 2 * 1024 * 1024;
-pub const SF_SMALL_BODY_MAX: c_uint = 16 * 1024;
+pub const SF_SMALL_BODY_MAX: c_uint = 32 * 1024;
 pub const SF_COPY_BUFFER_SIZE: c_uint = 256 * 1024;
 
 /// `struct iovec` from `<sys/uio.h>`.
