@@ -207,13 +207,26 @@ int Job::run() {
     if (method_ == Method::Small) return run_small();
     int r = send_pending(head(), head_len_, head_pos_, true);
     if (r != 0) return r;
+    if (method_ == Method::Sendfile && !body_complete()) {
+        SigpipeGuard guard;  // one mask change per step, not per sendfile call
+        r = move_body(&guard);
+    } else {
+        r = move_body(nullptr);
+    }
+    if (r != 0) return r;
+    return send_pending(tail(), tail_len_, tail_pos_, false);
+}
+
+// Up to max_chunk_ body bytes.  `guard` is set while the method is Sendfile
+// (it only ever changes to Copy, never back).
+int Job::move_body(SigpipeGuard *guard) {
     uint64_t budget = max_chunk_;
     while (!body_complete()) {
         if (budget == 0) return SF_STEP_YIELD;
-        r = method_ == Method::Sendfile ? sendfile_some(budget) : copy_some(budget);
+        int r = method_ == Method::Sendfile ? sendfile_some(budget, *guard) : copy_some(budget);
         if (r != 0) return r;
     }
-    return send_pending(tail(), tail_len_, tail_pos_, false);
+    return 0;
 }
 
 // Sends bytes[pos..] with MSG_NOSIGNAL.  0 when all are out.
@@ -310,17 +323,13 @@ int Job::run_small() {
 }
 
 // 0 after progress (call again), SF_STEP_* to stop, or an error.
-int Job::sendfile_some(uint64_t &budget) {
+// The caller holds `guard` (SIGPIPE blocked) around it.
+int Job::sendfile_some(uint64_t &budget, SigpipeGuard &guard) {
     size_t ask = static_cast<size_t>(std::min<uint64_t>({unread_, budget, kMaxPerSyscall}));
     off_t off = static_cast<off_t>(next_offset_);
-    ssize_t n;
-    int err = 0;
-    {
-        SigpipeGuard guard;
-        n = evsf_sys.sendfile(sock_, src_.fd(), &off, ask);
-        if (n < 0) err = errno;
-        if (err == EPIPE || (n >= 0 && static_cast<size_t>(n) < ask)) guard.may_have_raised();
-    }
+    ssize_t n = evsf_sys.sendfile(sock_, src_.fd(), &off, ask);
+    int err = n < 0 ? errno : 0;
+    if (err == EPIPE || (n >= 0 && static_cast<size_t>(n) < ask)) guard.may_have_raised();
     if (n > 0) {
         uint64_t moved = static_cast<uint64_t>(n);
         next_offset_ += moved;

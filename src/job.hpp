@@ -11,6 +11,8 @@
 
 namespace evsf {
 
+class SigpipeGuard;
+
 class Job {
 public:
     // Validates everything (see sf_send_async in evsendfile.h); writes nothing.
@@ -50,7 +52,8 @@ private:
     int run_small();
     int fill_small_body();
     int send_pending(const char *bytes, size_t len, size_t &pos, bool more);
-    int sendfile_some(uint64_t &budget);
+    int move_body(SigpipeGuard *guard);
+    int sendfile_some(uint64_t &budget, SigpipeGuard &guard);
     int copy_some(uint64_t &budget);
     int read_source(char *buf, size_t want, size_t &got);
     bool body_complete() const;

@@ -23,7 +23,8 @@ bool platform_ktls_tx_active(int sock);
 
 // While alive, a SIGPIPE raised by this thread's sendfile calls is neither
 // delivered nor left pending.  The thread's mask and the process's
-// disposition are restored/untouched.  Construct only around sendfile:
+// disposition are restored/untouched.  Held around the sendfile calls of
+// one step (three syscalls per step, not per call):
 // everything else the engine writes uses MSG_NOSIGNAL.
 class SigpipeGuard {
 public:
