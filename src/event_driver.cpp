@@ -34,15 +34,18 @@ int Transfer::start(struct event_base *base, std::unique_ptr<Job> job, sf_done_c
     // leaves at once never touches epoll; `done` still runs from the loop
     // (event_active on the never-added event), never from here.
     int r = t->job_->step();
+    if (r == SF_STEP_WRITE || r == SF_STEP_YIELD) {
+        t->wait_for(Armed::Write);
+        // event_add failed: bytes may be out already, so this is no longer a
+        // synchronous error (those promise nothing was sent); done reports it.
+        if (t->armed_ == Armed::None) r = -ENOMEM;
+    }
     if (r == SF_STEP_DONE || r < 0) {
         t->early_ = true;
         t->early_status_ = r;
         event_active(t->write_ev(), EV_WRITE, 0);
     } else if (r == SF_STEP_READ) {
         event_active(t->write_ev(), EV_WRITE, 0);  // on_ready steps again and arms the read event
-    } else {
-        t->wait_for(Armed::Write);
-        if (t->armed_ == Armed::None) return -ENOMEM;
     }
     *out = t.release();
     return 0;
