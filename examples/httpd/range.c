@@ -27,7 +27,7 @@ static int by_first(const void *a, const void *b) {
 int range_parse(const char *value, size_t len, uint64_t size, struct byte_range *out) {
     const char *p = value, *end = value + len;
     struct byte_range spec[MAX_RANGE_SPECS];
-    int nspec = 0;
+    int nspec = 0, seen = 0; /* seen: well-formed specs, satisfiable or not */
 
     if (size == 0) return RANGE_IGNORE;
     while (p < end && is_ows(*p)) p++;
@@ -49,6 +49,7 @@ int range_parse(const char *value, size_t len, uint64_t size, struct byte_range 
         if (!have_a && !have_b) return RANGE_IGNORE;
         if (have_a && have_b && b < a) return RANGE_IGNORE; /* invalid spec: ignore the header */
         if (nspec == MAX_RANGE_SPECS) return RANGE_IGNORE;    /* range-DoS guard */
+        seen = 1;
 
         struct byte_range r;
         if (!have_a) { /* suffix: the last b bytes */
@@ -62,7 +63,9 @@ int range_parse(const char *value, size_t len, uint64_t size, struct byte_range 
         }
         spec[nspec++] = r;
     }
-    if (nspec == 0) return RANGE_UNSATISFIABLE;
+    /* RFC 9110 range-set = 1#range-spec: empty list elements alone are no
+     * range-set (ignore the header); only real specs that all miss are 416. */
+    if (nspec == 0) return seen ? RANGE_UNSATISFIABLE : RANGE_IGNORE;
 
     qsort(spec, (size_t)nspec, sizeof spec[0], by_first);
     int n = 0;

@@ -51,7 +51,7 @@ static int model(const char *v, size_t len, uint64_t size, uint8_t *map, int *ns
     while (s < end && (*s == ' ' || *s == '\t')) s++;
     if (end - s < 6 || strncasecmp(s, "bytes", 5) != 0 || s[5] != '=') return RANGE_IGNORE;
     s += 6;
-    int any = 0;
+    int any = 0, seen = 0;
     while (s <= end) {
         const char *comma = memchr(s, ',', (size_t)(end - s));
         const char *e = comma ? comma : end;
@@ -68,6 +68,7 @@ static int model(const char *v, size_t len, uint64_t size, uint8_t *map, int *ns
         if (hf < 0 || hl < 0 || (!hf && !hl)) return RANGE_IGNORE;
         if (hf && hl && last < first) return RANGE_IGNORE;
         if (*nspec == MAX_RANGE_SPECS) return RANGE_IGNORE; /* the DoS guard counts before skipping */
+        seen = 1;
         if (!hf) {
             if (last == 0) goto next;
             first = last >= size ? 0 : size - last;
@@ -82,7 +83,7 @@ static int model(const char *v, size_t len, uint64_t size, uint8_t *map, int *ns
     next:
         if (!comma) break;
     }
-    return any ? 1 : RANGE_UNSATISFIABLE;
+    return any ? 1 : seen ? RANGE_UNSATISFIABLE : RANGE_IGNORE; /* 1#range-spec: no spec, no header */
 }
 
 /* ---- the checks */
