@@ -37,7 +37,6 @@
  *   - the event_base holds no event afterwards, and no fd is leaked.
  * Every wait is bounded (a hang is reported as a failure, not waited out). */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -76,15 +75,6 @@ static struct sockaddr_in g_addr;
 
 static void cleanup(void) {
     if (g_path[0]) unlink(g_path);
-}
-
-static int count_fds(void) {
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    if (d == NULL) return -1;
-    while (readdir(d) != NULL) n++;
-    closedir(d);
-    return n;
 }
 
 static void setup(void) {

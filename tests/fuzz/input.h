@@ -1,11 +1,12 @@
-/* input.h -- reading a fuzz input as a stream of small decisions, and the
- * one way a target reports a broken invariant.
+/* input.h -- what every fuzz target shares: reading an input as a stream of
+ * small decisions, the one way to report a broken invariant, the fd count.
  *
  * Every take_* returns 0 once the input is used up, so a short input is a
  * valid input with default choices (the fuzzer starts from empty). */
 #ifndef EVSF_FUZZ_INPUT_H
 #define EVSF_FUZZ_INPUT_H
 
+#include <dirent.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -48,5 +49,16 @@ static inline uint64_t take_u64(input_t *in) {
             abort();                                                                \
         }                                                                           \
     } while (0)
+
+/* Open fds of this process (entries of /proc/self/fd), -1 if unreadable.
+ * Targets compare it per input: nothing may be left open. */
+static inline int count_fds(void) {
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    if (d == NULL) return -1;
+    while (readdir(d) != NULL) n++;
+    closedir(d);
+    return n;
+}
 
 #endif
