@@ -50,10 +50,24 @@ const Entry *find(int err) {
 
 }  // namespace
 
+// glibc names and describes every errno it knows with static strings, and
+// NULL otherwise (strerror would format "Unknown error N" into a per-thread
+// buffer: not static, and allocated).
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
+#define EVSF_HAVE_ERRNO_NP 1
+#endif
+
 const char *error_text(int err) {
     if (const Entry *e = find(err)) return e->text;
-    if (err < 0 && err > -4096) return std::strerror(-err);  // glibc: static text for known values
-    return "unknown error";
+    const char *text = nullptr;
+    if (err < 0 && err > -4096) {
+#ifdef EVSF_HAVE_ERRNO_NP
+        text = strerrordesc_np(-err);
+#else
+        text = std::strerror(-err);
+#endif
+    }
+    return text ? text : "unknown error";
 }
 
 const char *error_name(int err) {
@@ -61,7 +75,7 @@ const char *error_name(int err) {
     // Any other errno a syscall hands back (ENOBUFS, ENOTCONN, ...) by its
     // own name; glibc returns NULL for values it does not know.
     const char *name = nullptr;
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 32)
+#ifdef EVSF_HAVE_ERRNO_NP
     if (err < 0 && err > -4096) name = strerrorname_np(-err);
 #endif
     return name ? name : "UNKNOWN";
