@@ -290,6 +290,7 @@ int main(int argc, char **argv) {
             w->with_head = 1;
             w->ref = REF_BASELINE;
             add(w, "evsf-async");
+            add(w, "evsf-trusted");
             add(w, "evsf-step");
             add(w, "evbuf-sendfile");
             add(w, "evbuf-mmap");

@@ -6,6 +6,7 @@
  *   limit-blocking   blocking sendfile loop (one connection)
  *   limit-poll       non-blocking poll() + sendfile asking 2 MiB per call
  *   evsf-async       sf_send_async on libevent (the library as shipped)
+ *   evsf-trusted     the same with SF_TRUSTED (no per-transfer fd checks)
  *   evsf-step        sf_job_new / sf_job_step on a bare epoll loop
  *   evbuf-sendfile   bufferevent + evbuffer_add + evbuffer_add_file_segment
  *   evbuf-mmap       the same, segment made with EVBUF_FS_DISABLE_SENDFILE
@@ -516,6 +517,7 @@ const struct contender contenders[] = {
     {"limit-blocking", run_limit_blocking, 0, 0, 0, 1},
     {"limit-poll", run_limit_poll, 0, 0, 0, 1},
     {"evsf-async", run_evsf_async, 0, 0, 0, 0},
+    {"evsf-trusted", run_evsf_async, SF_TRUSTED, 0, 0, 0},
     {"evsf-step", run_evsf_step, 0, 0, 0, 0},
     {"evbuf-sendfile", run_evbuf_sendfile, 0, 0, 0, 0},
     {"evbuf-mmap", run_evbuf_mmap, 0, 0, 0, 0},

@@ -7,7 +7,7 @@ Ratios are medians of per-round ratios (contenders of one round ran
 back to back, so a round's ratio is the least disturbed by the machine):
   large:  evsf-async and evsf-step GB/s >= 0.97 x the limit (the faster
           limit-* contender of the round), CPU/GB <= 1.05 x the limit's
-  sizes:  evsf-async and evsf-step GB/s >= 1.0 x the better of
+  sizes:  evsf-async, evsf-trusted (SF_TRUSTED) and evsf-step GB/s >= 1.0 x the better of
           evbuf-sendfile, evbuf-mmap and copy in the round (the ratios
           against the better evbuffer one and against copy alone follow)
 Standard library only.
@@ -17,7 +17,7 @@ import statistics
 import sys
 from collections import defaultdict
 
-LIBRARY = ("evsf-async", "evsf-step")
+LIBRARY = ("evsf-async", "evsf-trusted", "evsf-step")
 BASELINE = ("evbuf-sendfile", "evbuf-mmap", "copy")
 LIMIT = ("limit-blocking", "limit-poll")
 

@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 STYLE = {  # contender -> (colour, line style); the library solid, the others dashed
     "evsf-async": ("tab:blue", "-"),
     "evsf-step": ("tab:cyan", "-"),
+    "evsf-trusted": ("tab:purple", "-"),
     "evsf-ownhead": ("tab:purple", ":"),
     "evbuf-sendfile": ("tab:orange", "--"),
     "evbuf-mmap": ("tab:red", "--"),

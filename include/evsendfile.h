@@ -102,6 +102,15 @@ typedef struct sf_region {
 #define SF_NO_SENDFILE 0x1u /* never call sendfile: pread/read + write only (also: env EVSENDFILE_NO_SENDFILE=1) */
 #define SF_TLS         0x2u /* the socket carries TLS: sendfile is allowed only when kernel TLS transmit is active */
 #define SF_NO_CORK     0x4u /* do not set TCP_CORK around body + tail (see 3. below) */
+/* The caller vouches that `sock` is a connected, non-blocking stream socket
+ * and that a caller-owned region->fd is open for reading, as a server that
+ * made both itself knows.  The three per-transfer checks (fcntl on each,
+ * getsockopt) are skipped: half the syscalls of a small response besides
+ * its read and write.  The socket is then treated as TCP (MSG_MORE, and
+ * TCP_CORK before a tail; both are harmless on a Unix socket).  A false
+ * promise corrupts nothing, but is not caught up front: a blocking socket
+ * can block the loop inside sendfile, a write-only fd fails in done. */
+#define SF_TRUSTED     0x8u
 
 /* Defaults, set from bench/core_bench runs (bench/RESULTS.md, "Core library"):
  *  SF_DEFAULT_MAX_CHUNK: 2 MiB (nginx's sendfile_max_chunk).  On one 1 GiB
@@ -131,7 +140,7 @@ typedef struct sf_options {
     int                 tail_count;
     uint64_t            max_chunk;       /* most bytes moved per write-readiness callback before yielding; 0 = default */
     uint32_t            idle_timeout_ms; /* fail with SF_ETIMEDOUT after this long without progress; 0 = never */
-    unsigned            flags;           /* SF_NO_SENDFILE, SF_TLS, SF_NO_CORK */
+    unsigned            flags;           /* SF_NO_SENDFILE, SF_TLS, SF_NO_CORK, SF_TRUSTED */
 } sf_options_t;
 
 /* Fills *opts with the defaults and the right struct_size. */

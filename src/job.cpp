@@ -126,8 +126,13 @@ int Job::create(int sock, const sf_region_t *region, const sf_options_t *user_op
     int err = normalize_options(user_opts, opts);
     if (err != 0) return err;
 
-    bool is_tcp = false;
-    if ((err = check_socket(sock, opts.flags, is_tcp)) != 0) return err;
+    bool is_tcp = true;  // SF_TRUSTED: assumed (MSG_MORE and a failed cork are harmless elsewhere)
+    if (opts.flags & SF_TRUSTED) {
+        if (sock < 0) return -EBADF;  // free to check, and no fd is ever negative
+        if ((opts.flags & SF_TLS) && !platform_ktls_tx_active(sock)) return SF_ENOKTLS;
+    } else if ((err = check_socket(sock, opts.flags, is_tcp)) != 0) {
+        return err;
+    }
     size_t head_len = 0, tail_len = 0;
     if ((err = iovecs_size(opts.head, opts.head_count, head_len)) != 0) return err;
     if ((err = iovecs_size(opts.tail, opts.tail_count, tail_len)) != 0) return err;
@@ -142,7 +147,7 @@ int Job::create(int sock, const sf_region_t *region, const sf_options_t *user_op
     copy_iovecs(opts.tail, opts.tail_count, job->tail());
     job->sock_ = sock;
     job->is_tcp_ = is_tcp;
-    if ((err = job->src_.open(*region)) != 0) return err;
+    if ((err = job->src_.open(*region, !(opts.flags & SF_TRUSTED))) != 0) return err;
 
     job->next_offset_ = job->src_.offset();
     job->unread_ = job->src_.count();

@@ -84,7 +84,7 @@ void Source::close() {
     fd_ = -1;
 }
 
-int Source::open(const sf_region_t &region) {
+int Source::open(const sf_region_t &region, bool check_fd) {
     close();
     int fd = region.fd;
     bool owned = false;
@@ -111,7 +111,7 @@ int Source::open(const sf_region_t &region) {
         err = -EISDIR;
     } else if (S_ISSOCK(st.st_mode)) {
         err = -EINVAL;
-    } else if (!owned) {
+    } else if (!owned && check_fd) {
         err = check_readable(fd);
     }
     if (err == 0 && region.offset > static_cast<uint64_t>(INT64_MAX)) err = -ERANGE;

@@ -29,7 +29,9 @@ public:
     // fills *this.  `count` becomes the exact number of region bytes, or
     // SF_COUNT_TO_EOF for a stream whose length is only known at EOF.
     // Returns 0 or a negative error; on error nothing stays open.
-    int open(const sf_region_t &region);
+    // check_fd false (SF_TRUSTED): a caller-owned fd is not asked whether it
+    // is open for reading.
+    int open(const sf_region_t &region, bool check_fd = true);
 
     // Closes a library-opened fd now (idempotent).
     void close();

@@ -3,6 +3,7 @@
  * crossing 4 GiB, the per-call sendfile size, head/body/tail order, the
  * one-writev small path, and TCP_CORK. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -369,6 +370,84 @@ static void test_caller_cork_left_alone(void **state) {
     cork_case(0, 1, 1);
 }
 
+/* SF_TRUSTED: the same bytes, over TCP and a Unix socket (where MSG_MORE and
+ * the cork attempt must be harmless), small and sendfile paths, without the
+ * socket and file checks; an untrusted transfer of the same shape makes them. */
+static void trusted_case(int tcp, uint64_t size, unsigned flags, int *checks) {
+    int fd = make_pattern_file(size + 77, NULL);
+    int s, r;
+    if (tcp) tcp_pair(&s, &r);
+    else socketpair_nb(&s, &r);
+    struct iovec hv, tv;
+    sf_options_t o;
+    opts_with(&o, &hv, HEAD, &tv, TAIL);
+    o.flags = flags;
+    sf_region_t reg = {fd, NULL, 77, size};
+    seam_install();
+    reader_t rd = {.keep = 1};
+    done_rec_t d;
+    assert_int_equal(transfer_collect(s, r, &reg, &o, &rd, &d), 0);
+    *checks = seam.fcntl.calls + seam.getsockopt.calls;
+    seam_uninstall();
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(d.status, 0);
+    assert_true(wire_matches(rd.buf, rd.len, HEAD, 77, size, TAIL));
+    reader_free(&rd);
+    close(s);
+    close(r);
+    close(fd);
+}
+
+static void test_trusted_skips_the_checks(void **state) {
+    (void)state;
+    const uint64_t sizes[] = {4096, 3 * MiB};
+    for (int tcp = 0; tcp < 2; tcp++) {
+        for (int i = 0; i < 2; i++) {
+            int checked, trusted;
+            trusted_case(tcp, sizes[i], 0, &checked);
+            trusted_case(tcp, sizes[i], SF_TRUSTED, &trusted);
+            assert_true(checked >= 3); /* fcntl on socket and file, getsockopt */
+            /* trusted: none on the small path; with a tail, the sendfile
+             * path keeps the cork's own getsockopt (on a Unix socket it
+             * fails, and so does the cork, harmlessly) */
+            assert_int_equal(trusted, sizes[i] > SF_SMALL_BODY_MAX ? 1 : 0);
+        }
+    }
+}
+
+/* A broken promise is not caught up front, but fails cleanly in done. */
+static void test_trusted_write_only_file_fails_in_done(void **state) {
+    (void)state;
+    char path[4096];
+    close(make_pattern_file(4096, path));
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    int before = count_open_fds();
+    int s, r;
+    socketpair_nb(&s, &r);
+    sf_options_t o;
+    sf_options_init(&o);
+    o.flags = SF_TRUSTED;
+    sf_region_t reg = {fd, NULL, 0, 4096};
+    reader_t rd = {.keep = 1};
+    done_rec_t d;
+    assert_int_equal(transfer_collect(s, r, &reg, &o, &rd, &d), 0);
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(d.status, -EBADF);
+    assert_int_equal(d.body_sent, 0);
+    assert_int_equal(rd.len, 0);
+    reader_free(&rd);
+    close(s);
+    close(r);
+    assert_int_equal(count_open_fds(), before);
+    /* and a negative socket is refused without a syscall */
+    struct event_base *base = event_base_new();
+    assert_int_equal(sf_send_async(base, -1, &reg, &o, record_done, &d, NULL), -EBADF);
+    event_base_free(base);
+    close(fd);
+    unlink(path);
+}
+
 /* Head and tail far larger than the socket buffer, around small and large
  * bodies: every partial write of the head / the one writev must resume at
  * the right byte. */
@@ -481,6 +560,8 @@ int main(void) {
         cmocka_unit_test_teardown(test_cork_during_large_transfer_ipv6, teardown),
         cmocka_unit_test_teardown(test_no_cork_flag, teardown),
         cmocka_unit_test_teardown(test_head_alone_needs_no_cork, teardown),
+        cmocka_unit_test_teardown(test_trusted_skips_the_checks, teardown),
+        cmocka_unit_test_teardown(test_trusted_write_only_file_fails_in_done, teardown),
         cmocka_unit_test_teardown(test_caller_cork_left_alone, teardown),
         cmocka_unit_test_teardown(test_large_head_and_tail, teardown),
         cmocka_unit_test_teardown(test_next_response_from_done, teardown),

@@ -156,6 +156,9 @@ int conn_send(struct conn *c, const char *head, size_t head_len, int fd, uint64_
     o.tail = &tv;
     o.tail_count = tail_len ? 1 : 0;
     o.idle_timeout_ms = g_cfg.send_timeout_ms;
+    /* Both fds are ours: the listener made the socket non-blocking, path_open
+     * opened the file O_RDONLY.  Spares three syscalls per response. */
+    o.flags = SF_TRUSTED;
     if (g_cfg.no_sendfile) o.flags |= SF_NO_SENDFILE;
     sf_region_t region = {fd, NULL, off, count};
     int r = sf_send_async(c->w->base, c->fd, &region, &o, on_sent, c, &c->xfer);

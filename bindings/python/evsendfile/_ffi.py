@@ -80,6 +80,7 @@ SF_STEP_YIELD = 3
 SF_NO_SENDFILE = 0x1
 SF_TLS = 0x2
 SF_NO_CORK = 0x4
+SF_TRUSTED = 0x8
 
 
 loaded_from = ""  # which candidate was loaded, for diagnostics
