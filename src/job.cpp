@@ -57,8 +57,9 @@ void copy_iovecs(const struct iovec *iov, int n, char *out) {
     }
 }
 
-// One syscall less per transfer for TCP: IPPROTO_TCP already means a stream.
-int check_socket(int sock, unsigned flags, bool &is_tcp) {
+// A connected, non-blocking stream socket?  One syscall less for TCP:
+// IPPROTO_TCP already means a stream.
+int verify_socket(int sock, bool &is_tcp) {
     int fl = evsf_sys.fcntl(sock, F_GETFL, 0);
     if (fl < 0) return -errno;
     is_tcp = false;
@@ -82,7 +83,18 @@ int check_socket(int sock, unsigned flags, bool &is_tcp) {
         is_tcp = inet;
 #endif
     }
-    if (!(fl & O_NONBLOCK)) return SF_EBLOCKING;
+    return fl & O_NONBLOCK ? 0 : SF_EBLOCKING;
+}
+
+// SF_TRUSTED skips verify_socket and takes the socket for TCP: MSG_MORE and
+// a cork that fails are harmless on any other stream socket.
+int check_socket(int sock, unsigned flags, bool &is_tcp) {
+    if (flags & SF_TRUSTED) {
+        if (sock < 0) return -EBADF;  // free to check: no fd is negative
+        is_tcp = true;
+    } else if (int err = verify_socket(sock, is_tcp)) {
+        return err;
+    }
     if ((flags & SF_TLS) && !platform_ktls_tx_active(sock)) return SF_ENOKTLS;
     return 0;
 }
@@ -126,13 +138,8 @@ int Job::create(int sock, const sf_region_t *region, const sf_options_t *user_op
     int err = normalize_options(user_opts, opts);
     if (err != 0) return err;
 
-    bool is_tcp = true;  // SF_TRUSTED: assumed (MSG_MORE and a failed cork are harmless elsewhere)
-    if (opts.flags & SF_TRUSTED) {
-        if (sock < 0) return -EBADF;  // free to check, and no fd is ever negative
-        if ((opts.flags & SF_TLS) && !platform_ktls_tx_active(sock)) return SF_ENOKTLS;
-    } else if ((err = check_socket(sock, opts.flags, is_tcp)) != 0) {
-        return err;
-    }
+    bool is_tcp = false;
+    if ((err = check_socket(sock, opts.flags, is_tcp)) != 0) return err;
     size_t head_len = 0, tail_len = 0;
     if ((err = iovecs_size(opts.head, opts.head_count, head_len)) != 0) return err;
     if ((err = iovecs_size(opts.tail, opts.tail_count, tail_len)) != 0) return err;
