@@ -36,7 +36,7 @@ static void on_done(sf_transfer_t *t, int status, uint64_t sent, void *arg) {
 }
 
 static void fail(const char *what, int err) {
-    fprintf(stderr, "callgrind_small: %s: %s\n", what, err ? sf_strerror(err) : strerror(errno));
+    fprintf(stderr, "callgrind_small: %s: %s\n", what, err ? sf_err_text(err) : strerror(errno));
     exit(1);
 }
 

@@ -332,7 +332,7 @@ int main(int argc, char **argv) {
     char when[64];
     strftime(when, sizeof when, "%Y-%m-%d %H:%M UTC", gmtime(&t));
     printf("core_bench: %s, evsendfile %s, %d rounds, %d transfers per workload, large %llu MiB, %ld cores\n",
-           when, sf_version_string(), rounds, transfers, (unsigned long long)large_mib,
+           when, sf_version_text(), rounds, transfers, (unsigned long long)large_mib,
            sysconf(_SC_NPROCESSORS_ONLN));
     for (int i = 0; i < n_ws; i++)
         if (ws[i].n_members && (!only || (only[0] == '=' ? !strcmp(ws[i].name, only + 1) : !!strstr(ws[i].name, only))))

@@ -224,7 +224,7 @@ static void evsf_done(sf_transfer_t *t, int status, uint64_t sent, void *arg) {
     (void)t;
     struct conn *c = arg;
     if (status != 0 || sent != c->run->s->size) {
-        fprintf(stderr, "evsf-async: %s, %llu bytes\n", sf_strerror(status), (unsigned long long)sent);
+        fprintf(stderr, "evsf-async: %s, %llu bytes\n", sf_err_text(status), (unsigned long long)sent);
         c->run->failed = 1;
         event_base_loopbreak(c->run->base);
         return;
@@ -250,7 +250,7 @@ static void evsf_next(struct conn *c) {
     }
     int err = sf_send_async(r->base, c->fd, &region, &r->opts, evsf_done, c, NULL);
     if (err) {
-        fprintf(stderr, "sf_send_async: %s\n", sf_strerror(err));
+        fprintf(stderr, "sf_send_async: %s\n", sf_err_text(err));
         r->failed = 1;
         event_base_loopbreak(r->base);
     }
@@ -300,7 +300,7 @@ static int run_evsf_step(const struct spec *s, long *note) {
                     c->left--;
                     int err = sf_job_new(c->fd, &region, &r.opts, &c->job);
                     if (err) {
-                        fprintf(stderr, "sf_job_new: %s\n", sf_strerror(err));
+                        fprintf(stderr, "sf_job_new: %s\n", sf_err_text(err));
                         r.failed = 1;
                         break;
                     }
@@ -331,7 +331,7 @@ static int run_evsf_step(const struct spec *s, long *note) {
                     }
                     break;
                 }
-                fprintf(stderr, "sf_job_step: %s\n", sf_strerror(st));
+                fprintf(stderr, "sf_job_step: %s\n", sf_err_text(st));
                 r.failed = 1;
                 break;
             }

@@ -447,7 +447,7 @@ int main(int argc, char **argv) {
     if (ftruncate(ffd, (off_t)FILE_SIZE)) die("ftruncate"); /* sparse: no disk */
 
     printf("footprint: evsendfile %s, libevent %s, %d-byte socket buffers, %d s of reading per N\n",
-           sf_version_string(), event_get_version(), SOCKBUF, seconds);
+           sf_version_text(), event_get_version(), SOCKBUF, seconds);
     struct result r[8];
     for (int i = 0; i < nconns; i++) r[i] = run(conns[i], seconds, ffd);
     close(ffd);

@@ -9,7 +9,7 @@ requests and the server process's CPU time (time.process_time(): every
 thread, the library's worker thread included), then print medians over the
 rounds and ratios against loop.sendfile.
 
-    EVSENDFILE_LIBRARY=/work/main/build/libevsendfile.so.1 /usr/bin/python3 bench/python_bench.py
+    EVSENDFILE_LIBRARY=/work/main/build/libevsendfile.so.2 /usr/bin/python3 bench/python_bench.py
 
 Shrink it with EVSF_BENCH_ROUNDS (default 3), EVSF_BENCH_SECONDS (per cell,
 default 2), EVSF_BENCH_SIZES (default 16k,1m,256m), EVSF_BENCH_CLIENTS

@@ -6,7 +6,7 @@
  *
  *  - Errors are returned as NEGATIVE errno values (-EPIPE, -EAGAIN, ...) or as
  *    one of the library codes SF_E* below, which collide with no errno.
- *    sf_strerror() names every one of them.  No function sets errno for you.
+ *    sf_err_text() names every one of them.  No function sets errno for you.
  *  - Nothing here raises a signal or changes the process's signal
  *    disposition.  A peer that disconnects yields -EPIPE or -ECONNRESET, never
  *    a SIGPIPE, even when the process keeps the default SIGPIPE action; the
@@ -39,14 +39,19 @@ struct event_base;
 
 /* ---------------------------------------------------------------- version */
 
-#define SF_VERSION_MAJOR 1
+/* The one place the version is written: CMakeLists.txt reads these three
+ * lines, the bindings ask the loaded library (sf_version / sf_version_text)
+ * and their tests compare their package versions with it.  The major number
+ * is the SONAME's (libevsendfile.so.2). */
+#define SF_VERSION_MAJOR 2
 #define SF_VERSION_MINOR 0
 #define SF_VERSION_PATCH 0
 
 /* (major << 16) | (minor << 8) | patch of the library actually loaded. */
 SF_EXTERN unsigned sf_version(void);
-/* "1.0.0"; a static string. */
-SF_EXTERN const char *sf_version_string(void);
+/* "2.0.0"; a static string.  (Not "sf_version_string": libsndfile exports
+ * that name, and a process may load both libraries.) */
+SF_EXTERN const char *sf_version_text(void);
 
 /* ----------------------------------------------------------------- errors */
 
@@ -57,9 +62,9 @@ SF_EXTERN const char *sf_version_string(void);
 #define SF_EBLOCKING  (-30003) /* the socket is in blocking mode; set O_NONBLOCK first */
 #define SF_ENOKTLS    (-30004) /* SF_TLS given, but kernel TLS transmit is not active */
 
-/* A short English description of `err` (any value this library returns,
+/* A short English description of `err` (not "sf_strerror": libsndfile's name) (any value this library returns,
  * or any -errno).  Never NULL; the string is static. */
-SF_EXTERN const char *sf_strerror(int err);
+SF_EXTERN const char *sf_err_text(int err);
 /* The symbolic name: "SF_ETRUNCATED", "EPIPE", "ENOBUFS", ... for the library's
  * codes and every -errno the C library can name; "UNKNOWN" otherwise. */
 SF_EXTERN const char *sf_err_name(int err);
@@ -291,6 +296,27 @@ SF_EXTERN int sf_job_source_fd(const sf_job_t *job);
 /* Frees the job and closes a library-opened fd.  NULL is allowed. */
 SF_EXTERN void sf_job_free(sf_job_t *job);
 
+/*
+ * Hand-over: a job that was created (and maybe stepped) by the caller goes on
+ * under the library's drivers, from exactly where it stopped -- the head is
+ * not sent again, the offset is where the last step left it.  A job that is
+ * already DONE or failed is accepted too: its `done` reports that status.
+ *
+ * Ownership: these calls take `job` in EVERY case, also when they fail (the
+ * job is then freed and a library-opened fd closed); never step or free it
+ * again.  Thread rules: the job must not be stepped concurrently with the
+ * call; it may have been created and stepped on any thread, provided the
+ * caller orders those steps before the call (a mutex, a queue, a join).
+ */
+
+/* Drives `job` on `base` as sf_send_async would (its first step runs inside
+ * this call; `done` runs from the loop).  Call on the thread that runs `base`.
+ *   0        *out (may be NULL) is a handle for sf_cancel
+ *   -EINVAL  NULL job, base or done
+ *   -ENOMEM  out of memory */
+SF_EXTERN int sf_job_start(sf_job_t *job, struct event_base *base, sf_done_cb done, void *arg,
+                           sf_transfer_t **out /* may be NULL */);
+
 /* ------------------------------------------ worker: a library-owned loop */
 
 /*
@@ -309,6 +335,11 @@ SF_EXTERN int sf_worker_new(sf_worker_t **out);
 SF_EXTERN int sf_worker_submit(sf_worker_t *w, int sock, const sf_region_t *region,
                                const sf_options_t *opts, sf_done_cb done, void *arg,
                                uint64_t *ticket);
+
+/* Continues `job` on the worker's loop (see "Hand-over" above for ownership).
+ * From any thread.  -EINVAL (NULL w, job or done), -ENOMEM. */
+SF_EXTERN int sf_worker_submit_job(sf_worker_t *w, sf_job_t *job, sf_done_cb done, void *arg,
+                                   uint64_t *ticket /* may be NULL */);
 
 /*
  * Cancels a worker transfer and WAITS until the worker no longer touches the

@@ -45,9 +45,13 @@ extern "C" {
 
 unsigned sf_version(void) { return (SF_VERSION_MAJOR << 16) | (SF_VERSION_MINOR << 8) | SF_VERSION_PATCH; }
 
-const char *sf_version_string(void) { return "1.0.0"; }
+#define SF_STR2(x) #x
+#define SF_STR(x) SF_STR2(x)
+const char *sf_version_text(void) {
+    return SF_STR(SF_VERSION_MAJOR) "." SF_STR(SF_VERSION_MINOR) "." SF_STR(SF_VERSION_PATCH);
+}
 
-const char *sf_strerror(int err) { return evsf::error_text(err); }
+const char *sf_err_text(int err) { return evsf::error_text(err); }
 
 const char *sf_err_name(int err) { return evsf::error_name(err); }
 
@@ -96,12 +100,17 @@ void sf_job_free(sf_job_t *job) { delete job_of(job); }
 int sf_send_async(struct event_base *base, int sock, const sf_region_t *region, const sf_options_t *opts,
                   sf_done_cb done, void *arg, sf_transfer_t **out) {
     if (base == nullptr || region == nullptr || done == nullptr) return -EINVAL;
+    sf_job_t *job = nullptr;
+    int err = sf_job_new(sock, region, opts, &job);
+    return err != 0 ? err : sf_job_start(job, base, done, arg, out);
+}
+
+int sf_job_start(sf_job_t *job, struct event_base *base, sf_done_cb done, void *arg, sf_transfer_t **out) {
+    std::unique_ptr<Job> owned(job_of(job));  // ours from here on, whatever happens
+    if (job == nullptr || base == nullptr || done == nullptr) return -EINVAL;
     return guarded([&] {
-        std::unique_ptr<Job> job;
-        int err = Job::create(sock, region, opts, job);
-        if (err != 0) return err;
         Transfer *t = nullptr;
-        err = Transfer::start(base, std::move(job), done, arg, &t);
+        int err = Transfer::start(base, std::move(owned), done, arg, &t);
         if (err == 0 && out != nullptr) *out = reinterpret_cast<sf_transfer_t *>(t);
         return err;
     });
@@ -127,12 +136,15 @@ int sf_worker_new(sf_worker_t **out) {
 int sf_worker_submit(sf_worker_t *w, int sock, const sf_region_t *region, const sf_options_t *opts,
                      sf_done_cb done, void *arg, uint64_t *ticket) {
     if (w == nullptr || region == nullptr || done == nullptr) return -EINVAL;
-    return guarded([&] {
-        std::unique_ptr<Job> job;
-        int err = Job::create(sock, region, opts, job);
-        if (err != 0) return err;
-        return worker_of(w)->submit(std::move(job), done, arg, ticket);
-    });
+    sf_job_t *job = nullptr;
+    int err = sf_job_new(sock, region, opts, &job);
+    return err != 0 ? err : sf_worker_submit_job(w, job, done, arg, ticket);
+}
+
+int sf_worker_submit_job(sf_worker_t *w, sf_job_t *job, sf_done_cb done, void *arg, uint64_t *ticket) {
+    std::unique_ptr<Job> owned(job_of(job));  // ours from here on, whatever happens
+    if (w == nullptr || job == nullptr || done == nullptr) return -EINVAL;
+    return guarded([&] { return worker_of(w)->submit(std::move(owned), done, arg, ticket); });
 }
 
 int sf_worker_cancel(sf_worker_t *w, uint64_t ticket) {

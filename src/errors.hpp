@@ -1,4 +1,4 @@
-// errors.hpp -- sf_strerror / sf_err_name behind the C boundary.
+// errors.hpp -- sf_err_text / sf_err_name behind the C boundary.
 #pragma once
 
 namespace evsf {

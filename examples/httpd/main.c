@@ -233,7 +233,7 @@ int main(int argc, char **argv) {
         port = ntohs(a->sin_port);
     }
     printf("evsendfile-httpd %s: serving %s at http://%s%s%s:%d/ (%d thread%s, %s, %s)\n",
-           sf_version_string(), g_cfg.root_real, ss.ss_family == AF_INET6 ? "[" : "", host,
+           sf_version_text(), g_cfg.root_real, ss.ss_family == AF_INET6 ? "[" : "", host,
            ss.ss_family == AF_INET6 ? "]" : "", port, g_cfg.threads, g_cfg.threads > 1 ? "s" : "",
            g_cfg.no_sendfile ? "copy path" : "sendfile", openat2_used ? "openat2" : "openat+check");
     fflush(stdout);

@@ -27,7 +27,7 @@ int main(int argc, char **argv) {
     sf_region_t region = {-1, argv[1], 0, 100};
     int rc = sf_send_async(base, sv[0], &region, NULL, done, NULL, NULL);
     if (rc != 0) {
-        fprintf(stderr, "sf_send_async: %s\n", sf_strerror(rc));
+        fprintf(stderr, "sf_send_async: %s\n", sf_err_text(rc));
         return 1;
     }
     event_base_dispatch(base);
@@ -37,6 +37,6 @@ int main(int argc, char **argv) {
     fclose(f);
     if (read(sv[1], got, sizeof got) != (ssize_t)sizeof got || memcmp(got, want, sizeof got) != 0) return 1;
     event_base_free(base);
-    printf("version %s ok\n", sf_version_string());
+    printf("version %s ok\n", sf_version_text());
     return status == 0 ? 0 : 1;
 }

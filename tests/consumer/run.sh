@@ -9,7 +9,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 prefix=$work/prefix
 cmake --install "$build_dir" --prefix "$prefix" >/dev/null
-libdir=$(find "$prefix" -name 'libevsendfile.so.1' -printf '%h\n' | head -n 1)
+libdir=$(find "$prefix" -name 'libevsendfile.so.2' -printf '%h\n' | head -n 1)
 test -n "$libdir"
 
 echo "== pkg-config"

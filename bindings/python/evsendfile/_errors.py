@@ -24,7 +24,7 @@ _LIBRARY_ERRNO = {
 
 
 def strerror(status: int) -> str:
-    return ffi.string(lib.sf_strerror(status)).decode("utf-8", "replace")
+    return ffi.string(lib.sf_err_text(status)).decode("utf-8", "replace")
 
 
 def error_name(status: int) -> str:

@@ -1,4 +1,4 @@
-"""The C declarations this binding uses, and finding libevsendfile.so.1.
+"""The C declarations this binding uses, and finding libevsendfile.so.2.
 
 cffi in ABI mode: nothing is compiled at install time.  The declarations
 below mirror include/evsendfile.h (only the parts the binding calls).
@@ -12,9 +12,9 @@ from typing import Any
 
 import cffi
 
-SONAME = "libevsendfile.so.1"
+SONAME = "libevsendfile.so.2"
 ENV_VAR = "EVSENDFILE_LIBRARY"
-ABI_MAJOR = 1
+ABI_MAJOR = 2
 
 ffi = cffi.FFI()
 ffi.cdef(
@@ -22,8 +22,8 @@ ffi.cdef(
     struct iovec { void *iov_base; size_t iov_len; };
 
     unsigned sf_version(void);
-    const char *sf_version_string(void);
-    const char *sf_strerror(int err);
+    const char *sf_version_text(void);
+    const char *sf_err_text(int err);
     const char *sf_err_name(int err);
 
     typedef struct sf_region {
@@ -87,7 +87,7 @@ loaded_from = ""  # which candidate was loaded, for diagnostics
 
 
 class LibraryNotFoundError(ImportError):
-    """libevsendfile.so.1 could not be loaded; the message lists every attempt."""
+    """libevsendfile.so.2 could not be loaded; the message lists every attempt."""
 
 
 def _candidates() -> list[tuple[str, str]]:

@@ -1,6 +1,6 @@
 """A keep-alive HTTP/1.1 static file server on asyncio streams + evsendfile.
 
-    EVSENDFILE_LIBRARY=/path/to/libevsendfile.so.1 python3 static_server.py ROOT [PORT]
+    EVSENDFILE_LIBRARY=/path/to/libevsendfile.so.2 python3 static_server.py ROOT [PORT]
 """
 
 import asyncio

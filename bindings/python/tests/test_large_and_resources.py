@@ -110,12 +110,12 @@ def test_descriptor_count_is_stable(tmp_path):
 
 
 def test_loader_reports_every_place_it_tried(tmp_path):
-    env = dict(os.environ, EVSENDFILE_LIBRARY=str(tmp_path / "nope" / "libevsendfile.so.1"), LD_LIBRARY_PATH="")
+    env = dict(os.environ, EVSENDFILE_LIBRARY=str(tmp_path / "nope" / "libevsendfile.so.2"), LD_LIBRARY_PATH="")
     code = "import evsendfile"
     pkg_dir = os.path.dirname(os.path.dirname(os.path.abspath(_ffi.__file__)))
     p = subprocess.run([sys.executable, "-c", code], cwd=pkg_dir, env=env, capture_output=True, text=True)
     if p.returncode == 0:
-        pytest.skip("libevsendfile.so.1 is installed in a standard path or next to the package")
+        pytest.skip("libevsendfile.so.2 is installed in a standard path or next to the package")
     assert "LibraryNotFoundError" in p.stderr
     for needle in ("next to the package", "$EVSENDFILE_LIBRARY", str(tmp_path / "nope"), "standard library paths"):
         assert needle in p.stderr, (needle, p.stderr)
@@ -126,4 +126,4 @@ def test_loader_uses_the_environment_variable():
     if not wanted:
         pytest.skip("EVSENDFILE_LIBRARY is not set")
     assert _ffi.loaded_from.startswith(wanted) or "next to the package" in _ffi.loaded_from
-    assert evsendfile.library_version() == "1.0.0"
+    assert evsendfile.library_version() == "2.0.0"

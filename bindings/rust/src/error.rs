@@ -70,8 +70,8 @@ impl Error {
     }
 
     fn description(&self) -> &'static str {
-        // SAFETY: sf_strerror accepts any int and returns a static, NUL-terminated string, never NULL.
-        let s = unsafe { CStr::from_ptr(sys::sf_strerror(self.code())) };
+        // SAFETY: sf_err_text accepts any int and returns a static, NUL-terminated string, never NULL.
+        let s = unsafe { CStr::from_ptr(sys::sf_err_text(self.code())) };
         s.to_str().unwrap_or("unknown error")
     }
 }

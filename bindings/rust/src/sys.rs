@@ -9,7 +9,7 @@ use std::marker::{PhantomData, PhantomPinned};
 use std::os::raw::{c_char, c_int, c_long, c_short, c_uint, c_void};
 
 // ------------------------------------------------------------------ version
-pub const SF_VERSION_MAJOR: c_int = 1;
+pub const SF_VERSION_MAJOR: c_int = 2;
 pub const SF_VERSION_MINOR: c_int = 0;
 pub const SF_VERSION_PATCH: c_int = 0;
 
@@ -123,9 +123,9 @@ pub const EVLOOP_NO_EXIT_ON_EMPTY: c_int = 0x04;
 
 extern "C" {
     pub fn sf_version() -> c_uint;
-    pub fn sf_version_string() -> *const c_char;
+    pub fn sf_version_text() -> *const c_char;
 
-    pub fn sf_strerror(err: c_int) -> *const c_char;
+    pub fn sf_err_text(err: c_int) -> *const c_char;
     pub fn sf_err_name(err: c_int) -> *const c_char;
 
     pub fn sf_options_init(opts: *mut sf_options_t);

@@ -84,8 +84,8 @@ fn library_codes_have_their_own_variants_and_texts() {
     ] {
         assert_eq!(e.code(), code);
         assert_eq!(e.raw_os_error(), None);
-        // SAFETY: sf_strerror returns a static string for any int.
-        let text = unsafe { std::ffi::CStr::from_ptr(sys::sf_strerror(code)) };
+        // SAFETY: sf_err_text returns a static string for any int.
+        let text = unsafe { std::ffi::CStr::from_ptr(sys::sf_err_text(code)) };
         assert_eq!(e.to_string(), text.to_str().unwrap());
         assert!(e.name().starts_with("SF_E"), "{}", e.name());
     }

@@ -95,8 +95,8 @@ fn every_declared_function_links() {
     // Taking each address makes the linker resolve every name declared in sys.
     let addresses = [
         sys::sf_version as *const () as usize,
-        sys::sf_version_string as *const () as usize,
-        sys::sf_strerror as *const () as usize,
+        sys::sf_version_text as *const () as usize,
+        sys::sf_err_text as *const () as usize,
         sys::sf_err_name as *const () as usize,
         sys::sf_options_init as *const () as usize,
         sys::sf_can_use as *const () as usize,
