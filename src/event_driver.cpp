@@ -1,6 +1,6 @@
-// event_driver.cpp -- a Job driven by libevent.  The first step runs at
-// submit; a job that finished there is reported through event_active() on the
-// next loop turn.  Otherwise one persistent EV_WRITE event per transfer:
+// event_driver.cpp -- a Job driven by libevent.  The first step runs in
+// begin() (at submit); a job that finished there is reported through
+// event_active() on the next loop turn.  Otherwise one persistent EV_WRITE event per transfer:
 // EAGAIN simply waits for it, a used-up max_chunk budget
 // returns to the loop (the level-triggered event fires again after other
 // ready events were served), and its timeout is the idle timeout.  The
@@ -10,49 +10,62 @@
 #include <event2/event.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <new>
 #include <utility>
 
 namespace evsf {
 
-int Transfer::start(struct event_base *base, std::unique_ptr<Job> job, sf_done_cb done, void *arg,
-                    Transfer **out) {
+int Transfer::create(struct event_base *base, std::unique_ptr<Job> job, sf_done_cb done, void *arg,
+                     Transfer **out) noexcept {
     static_assert(sizeof(Transfer) % alignof(struct timeval) == 0 && sizeof(Transfer) % alignof(void *) == 0,
                   "struct event follows Transfer in the same allocation");
-    void *mem = ::operator new(sizeof(Transfer) + event_get_struct_event_size(), std::nothrow);
+    void *mem = alloc_bytes(sizeof(Transfer) + event_get_struct_event_size());
     if (mem == nullptr) return -ENOMEM;
     Transfer *raw = new (mem) Transfer();
     if (event_assign(raw->write_ev(), base, job->sock(), EV_WRITE | EV_PERSIST, on_ready, raw) != 0) {
-        ::operator delete(mem);  // nothing in *raw owns anything yet
-        return -EINVAL;          // only a bad base gets here; Job::create checked the fd
+        std::free(mem);  // nothing in *raw owns anything yet
+        return -EINVAL;  // only a bad base gets here; Job::create checked the fd
     }
-    std::unique_ptr<Transfer> t(raw);
-    t->done_ = done;
-    t->arg_ = arg;
-    t->job_ = std::move(job);
-    // The socket is usually writable already: step once now.  A response that
-    // leaves at once never touches epoll; `done` still runs from the loop
-    // (event_active on the never-added event), never from here.
-    int r = t->job_->step();
+    raw->done_ = done;
+    raw->arg_ = arg;
+    raw->job_ = std::move(job);
+    *out = raw;
+    return 0;
+}
+
+void Transfer::begin() noexcept {
+    begun_ = true;
+    int r = job_->step();
     if (r == SF_STEP_WRITE || r == SF_STEP_YIELD) {
-        t->wait_for(Armed::Write);
+        wait_for(Armed::Write);
         // event_add failed: bytes may be out already, so this is no longer a
         // synchronous error (those promise nothing was sent); done reports it.
-        if (t->armed_ == Armed::None) r = -ENOMEM;
+        if (armed_ == Armed::None) r = -ENOMEM;
     }
     if (r == SF_STEP_DONE || r < 0) {
-        t->early_ = true;
-        t->early_status_ = r;
-        event_active(t->write_ev(), EV_WRITE, 0);
+        early_ = true;
+        early_status_ = r;
+        event_active(write_ev(), EV_WRITE, 0);  // done from the loop's next turn
     } else if (r == SF_STEP_READ) {
-        event_active(t->write_ev(), EV_WRITE, 0);  // on_ready steps again and arms the read event
+        event_active(write_ev(), EV_WRITE, 0);  // on_ready steps again and arms the read event
     }
-    *out = t.release();
+}
+
+int Transfer::start(struct event_base *base, std::unique_ptr<Job> job, sf_done_cb done, void *arg,
+                    Transfer **out) noexcept {
+    Transfer *t = nullptr;
+    int err = create(base, std::move(job), done, arg, &t);
+    if (err != 0) return err;
+    t->begin();
+    *out = t;
     return 0;
 }
 
 Transfer::~Transfer() {
-    event_del(write_ev());  // also takes it off the active list
+    // Never begun (a worker transfer cancelled before its thread took it):
+    // the base never saw the event, and may be running on another thread.
+    if (begun_) event_del(write_ev());  // also takes it off the active list
     event_debug_unassign(write_ev());
     if (read_ev_) event_free(read_ev_);
 }
@@ -65,7 +78,7 @@ struct event *Transfer::event_of(Armed which) {
     }
 }
 
-void Transfer::wait_for(Armed which) {
+void Transfer::wait_for(Armed which) noexcept {
     if (armed_ == which) return;  // still pending: its persist timer restarts by itself
     if (armed_ != Armed::None) event_del(event_of(armed_));
     armed_ = Armed::None;
@@ -79,7 +92,7 @@ void Transfer::wait_for(Armed which) {
     if (event_add(event_of(which), timeout) == 0) armed_ = which;
 }
 
-void Transfer::on_ready(evutil_socket_t, short what, void *self) {
+void Transfer::on_ready(evutil_socket_t, short what, void *self) noexcept {
     Transfer *t = static_cast<Transfer *>(self);
     if (t->early_) {
         t->complete(t->early_status_);
@@ -113,7 +126,7 @@ void Transfer::on_ready(evutil_socket_t, short what, void *self) {
     if (t->armed_ == Armed::None) t->complete(-ENOMEM);  // event_add failed: never hang silently
 }
 
-void Transfer::complete(int status) {
+void Transfer::complete(int status) noexcept {
     if (armed_ != Armed::None) event_del(event_of(armed_));
     armed_ = Armed::None;
     job_->release();  // uncorked, library fd closed: after done, the socket is the caller's alone
@@ -122,7 +135,7 @@ void Transfer::complete(int status) {
     delete this;
 }
 
-int Transfer::cancel() {
+int Transfer::cancel() noexcept {
     if (in_done_) return -EALREADY;
     delete this;  // event_free removes the events, ~Job closes the fd and uncorks
     return 0;

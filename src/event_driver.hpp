@@ -15,15 +15,25 @@ namespace evsf {
 
 class Transfer {
 public:
-    // Arms the first EV_WRITE; the job runs from the loop, never from here.
+    // Allocates the transfer and its event for `base`; nothing runs yet, and
+    // any thread may call it.  -ENOMEM, or -EINVAL for a base libevent refuses.
+    // The job is the transfer's from here on, even on error.
+    static int create(struct event_base *base, std::unique_ptr<Job> job, sf_done_cb done, void *arg,
+                      Transfer **out) noexcept;
+    // On base's thread: runs the first step here and now (a response that
+    // leaves at once never touches epoll), then waits for EV_WRITE.  `done`
+    // runs from the loop, never from inside begin(); begin() cannot fail.
+    void begin() noexcept;
+    // create() + begin().
     static int start(struct event_base *base, std::unique_ptr<Job> job, sf_done_cb done, void *arg,
-                     Transfer **out);
-    // See sf_cancel.
-    int cancel();
+                     Transfer **out) noexcept;
+    // See sf_cancel.  A transfer that was created but never begun may be
+    // cancelled too (it then never touched the socket).
+    int cancel() noexcept;
     uint64_t body_sent() const { return job_->body_sent(); }
     ~Transfer();
-    // Allocated with room for trailing bytes (see create/start): plain delete frees it.
-    static void operator delete(void *p) noexcept { ::operator delete(p); }
+    // Allocated by create() with alloc_bytes, with libevent's event after it.
+    static void operator delete(void *p) noexcept { std::free(p); }
 
 private:
     // One allocation per transfer: this object, then libevent's struct event
@@ -31,11 +41,11 @@ private:
     // up with event_assign), so a libevent upgrade cannot break the layout.
     enum class Armed : uint8_t { None, Write, Read };
     Transfer() = default;
-    static void on_ready(evutil_socket_t fd, short what, void *self);
+    static void on_ready(evutil_socket_t fd, short what, void *self) noexcept;
     struct event *write_ev() { return reinterpret_cast<struct event *>(reinterpret_cast<char *>(this) + sizeof *this); }
     struct event *event_of(Armed which);
-    void wait_for(Armed which);
-    void complete(int status);
+    void wait_for(Armed which) noexcept;
+    void complete(int status) noexcept;
 
     std::unique_ptr<Job> job_;
     struct event *read_ev_ = nullptr;  // only for pipe sources that said SF_STEP_READ
@@ -44,7 +54,8 @@ private:
     int early_status_ = 0;
     Armed armed_ = Armed::None;
     bool in_done_ = false;
-    bool early_ = false;  // finished inside start(): on_ready only reports it
+    bool early_ = false;  // finished inside begin(): on_ready only reports it
+    bool begun_ = false;  // begin() ran: the event may be known to the base
 };
 
 }  // namespace evsf

@@ -112,7 +112,7 @@ bool cork_already_on(int sock) {
 
 }  // namespace
 
-int normalize_options(const sf_options_t *in, sf_options_t &out) {
+int normalize_options(const sf_options_t *in, sf_options_t &out) noexcept {
     std::memset(&out, 0, sizeof out);
     if (in == nullptr) {
         out.struct_size = sizeof out;
@@ -124,15 +124,20 @@ int normalize_options(const sf_options_t *in, sf_options_t &out) {
     return 0;
 }
 
-bool Job::sendfile_allowed(unsigned flags) {
-    if (flags & SF_NO_SENDFILE) return false;
+// EVSENDFILE_NO_SENDFILE is read once, when the library is loaded (a
+// getenv per transfer cost a scan of the environment each time).
+const bool g_env_no_sendfile = [] {
     const char *v = std::getenv("EVSENDFILE_NO_SENDFILE");
-    if (v != nullptr && v[0] != '\0' && std::strcmp(v, "0") != 0) return false;
+    return v != nullptr && v[0] != '\0' && std::strcmp(v, "0") != 0;
+}();
+
+bool Job::sendfile_allowed(unsigned flags) noexcept {
+    if ((flags & SF_NO_SENDFILE) || g_env_no_sendfile) return false;
     return !g_sendfile_enosys.load(std::memory_order_relaxed);
 }
 
 int Job::create(int sock, const sf_region_t *region, const sf_options_t *user_opts,
-                std::unique_ptr<Job> &out) {
+                std::unique_ptr<Job> &out) noexcept {
     if (region == nullptr) return -EINVAL;
     sf_options_t opts;
     int err = normalize_options(user_opts, opts);
@@ -145,7 +150,7 @@ int Job::create(int sock, const sf_region_t *region, const sf_options_t *user_op
     if ((err = iovecs_size(opts.tail, opts.tail_count, tail_len)) != 0) return err;
     if (head_len + tail_len < head_len || head_len + tail_len > SIZE_MAX - sizeof(Job)) return -EINVAL;
     // One allocation: the Job, then the head's bytes, then the tail's.
-    void *mem = ::operator new(sizeof(Job) + head_len + tail_len, std::nothrow);
+    void *mem = alloc_bytes(sizeof(Job) + head_len + tail_len);
     if (mem == nullptr) return -ENOMEM;
     std::unique_ptr<Job> job(new (mem) Job());
     job->head_len_ = head_len;
@@ -179,12 +184,12 @@ int Job::create(int sock, const sf_region_t *region, const sf_options_t *user_op
 
 Job::~Job() { release(); }
 
-void Job::release() {
+void Job::release() noexcept {
     if (corked_) set_cork(false);  // push whatever the cork still holds
     src_.close();
 }
 
-void Job::set_cork(bool on) {
+void Job::set_cork(bool on) noexcept {
 #ifdef TCP_CORK
     int v = on ? 1 : 0;
     // An optimisation only: failing never fails the transfer.  Uncorking is
@@ -195,7 +200,7 @@ void Job::set_cork(bool on) {
 #endif
 }
 
-int Job::step() {
+int Job::step() noexcept {
     if (finished_) return result_;
     if (!started_) {
         started_ = true;
@@ -206,16 +211,16 @@ int Job::step() {
     return r;
 }
 
-void Job::finish(int result) {
+void Job::finish(int result) noexcept {
     finished_ = true;
     result_ = result;
     buf_.reset();
     release();
 }
 
-bool Job::body_complete() const { return buf_pos_ == buf_len_ && (unread_ == 0 || eof_); }
+bool Job::body_complete() const noexcept { return buf_pos_ == buf_len_ && (unread_ == 0 || eof_); }
 
-int Job::run() {
+int Job::run() noexcept {
     if (method_ == Method::Small) return run_small();
     int r = send_pending(head(), head_len_, head_pos_, true);
     if (r != 0) return r;
@@ -231,7 +236,7 @@ int Job::run() {
 
 // Up to max_chunk_ body bytes.  `guard` is set while the method is Sendfile
 // (it only ever changes to Copy, never back).
-int Job::move_body(SigpipeGuard *guard) {
+int Job::move_body(SigpipeGuard *guard) noexcept {
     uint64_t budget = max_chunk_;
     while (!body_complete()) {
         if (budget == 0) return SF_STEP_YIELD;
@@ -241,30 +246,44 @@ int Job::move_body(SigpipeGuard *guard) {
     return 0;
 }
 
-// Sends bytes[pos..] with MSG_NOSIGNAL.  0 when all are out.
-int Job::send_pending(const char *bytes, size_t len, size_t &pos, bool more) {
+// One sendmsg of iov[0..n) with MSG_NOSIGNAL | flags, EINTR retried: 0 with
+// `written` bytes, SF_STEP_WRITE when the socket is full, or -errno.  Every
+// byte the engine writes to the socket goes through here.
+int Job::write_iov(struct iovec *iov, int n, int flags, size_t &written) noexcept {
+    struct msghdr msg = {};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(n);
+    for (;;) {
+        ssize_t r = evsf_sys.sendmsg(sock_, &msg, flags | MSG_NOSIGNAL);
+        if (r >= 0) {
+            written = static_cast<size_t>(r);
+            return 0;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return SF_STEP_WRITE;
+        return -errno;
+    }
+}
+
+// Sends bytes[pos..].  0 when all are out.
+int Job::send_pending(const char *bytes, size_t len, size_t &pos, bool more) noexcept {
+    int flags = 0;
+#ifdef MSG_MORE
+    if (more && is_tcp_) flags |= MSG_MORE;
+#else
+    (void)more;
+#endif
     while (pos < len) {
         struct iovec iov = {const_cast<char *>(bytes) + pos, len - pos};
-        struct msghdr msg = {};
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        int flags = MSG_NOSIGNAL;
-#ifdef MSG_MORE
-        if (more && is_tcp_) flags |= MSG_MORE;
-#endif
-        ssize_t n = evsf_sys.sendmsg(sock_, &msg, flags);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return SF_STEP_WRITE;
-            return -errno;
-        }
-        pos += static_cast<size_t>(n);
+        size_t n = 0;
+        if (int r = write_iov(&iov, 1, flags, n)) return r;
+        pos += n;
     }
     return 0;
 }
 
 // 0 with *got bytes (0 = EOF), SF_STEP_READ, or an error.
-int Job::read_source(char *buf, size_t want, size_t &got) {
+int Job::read_source(char *buf, size_t want, size_t &got) noexcept {
     for (;;) {
         ssize_t n = src_.kind() == SourceKind::Pipe
                         ? evsf_sys.read(src_.fd(), buf, want)
@@ -283,8 +302,9 @@ int Job::read_source(char *buf, size_t want, size_t &got) {
 }
 
 // Small regions: read the body once, then head + body + tail in one writev.
-int Job::fill_small_body() {
-    buf_.reset(new char[static_cast<size_t>(unread_)]);
+int Job::fill_small_body() noexcept {
+    buf_ = alloc_buffer(static_cast<size_t>(unread_));
+    if (!buf_) return -ENOMEM;
     while (unread_ > 0) {
         size_t n = 0;
         int r = read_source(buf_.get() + buf_len_, static_cast<size_t>(unread_), n);
@@ -301,7 +321,7 @@ int Job::fill_small_body() {
     return 0;
 }
 
-int Job::run_small() {
+int Job::run_small() noexcept {
     if (!buf_ && unread_ > 0) {
         int r = fill_small_body();
         if (r != 0) return r;
@@ -313,16 +333,8 @@ int Job::run_small() {
         if (buf_pos_ < buf_len_) iov[n_iov++] = {buf_.get() + buf_pos_, buf_len_ - buf_pos_};
         if (!truncated_ && tail_pos_ < tail_len_) iov[n_iov++] = {tail() + tail_pos_, tail_len_ - tail_pos_};
         if (n_iov == 0) return truncated_ ? SF_ETRUNCATED : SF_STEP_DONE;
-        struct msghdr msg = {};
-        msg.msg_iov = iov;
-        msg.msg_iovlen = static_cast<size_t>(n_iov);
-        ssize_t n = evsf_sys.sendmsg(sock_, &msg, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) return SF_STEP_WRITE;
-            return -errno;
-        }
-        size_t left = static_cast<size_t>(n);
+        size_t left = 0;
+        if (int r = write_iov(iov, n_iov, 0, left)) return r;
         size_t take = std::min(left, head_len_ - head_pos_);
         head_pos_ += take;
         left -= take;
@@ -336,7 +348,7 @@ int Job::run_small() {
 
 // 0 after progress (call again), SF_STEP_* to stop, or an error.
 // The caller holds `guard` (SIGPIPE blocked) around it.
-int Job::sendfile_some(uint64_t &budget, SigpipeGuard &guard) {
+int Job::sendfile_some(uint64_t &budget, SigpipeGuard &guard) noexcept {
     size_t ask = static_cast<size_t>(std::min<uint64_t>({unread_, budget, kMaxPerSyscall}));
     off_t off = static_cast<off_t>(next_offset_);
     ssize_t n = evsf_sys.sendfile(sock_, src_.fd(), &off, ask);
@@ -361,13 +373,13 @@ int Job::sendfile_some(uint64_t &budget, SigpipeGuard &guard) {
     return -err;
 }
 
-int Job::copy_some(uint64_t &budget) {
+int Job::copy_some(uint64_t &budget) noexcept {
     if (buf_pos_ == buf_len_) {
         size_t want = SF_COPY_BUFFER_SIZE;
         if (unread_ != SF_COUNT_TO_EOF) want = static_cast<size_t>(std::min<uint64_t>(want, unread_));
         // Sized by the first read: later ones only ask for less, so a 40 KiB
         // body never holds a 256 KiB buffer.
-        if (!buf_) buf_.reset(new char[want]);
+        if (!buf_ && !(buf_ = alloc_buffer(want))) return -ENOMEM;
         size_t n = 0;
         int r = read_source(buf_.get(), want, n);
         if (r != 0) return r;
@@ -383,20 +395,13 @@ int Job::copy_some(uint64_t &budget) {
     }
     size_t chunk = static_cast<size_t>(std::min<uint64_t>(buf_len_ - buf_pos_, budget));
     struct iovec iov = {buf_.get() + buf_pos_, chunk};
-    struct msghdr msg = {};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    int flags = MSG_NOSIGNAL;
+    int flags = 0;
 #ifdef MSG_MORE
     if (is_tcp_ && tail_len_ != 0) flags |= MSG_MORE;
 #endif
-    ssize_t n = evsf_sys.sendmsg(sock_, &msg, flags);
-    if (n < 0) {
-        if (errno == EINTR) return 0;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return SF_STEP_WRITE;
-        return -errno;
-    }
-    buf_pos_ += static_cast<size_t>(n);
+    size_t n = 0;
+    if (int r = write_iov(&iov, 1, flags, n)) return r;
+    buf_pos_ += n;
     body_sent_ += static_cast<uint64_t>(n);
     budget -= std::min<uint64_t>(budget, static_cast<uint64_t>(n));
     return 0;

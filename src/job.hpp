@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "alloc.hpp"
 #include "evsendfile.h"
 #include "source.hpp"
 
@@ -17,15 +18,15 @@ class Job {
 public:
     // Validates everything (see sf_send_async in evsendfile.h); writes nothing.
     static int create(int sock, const sf_region_t *region, const sf_options_t *opts,
-                      std::unique_ptr<Job> &out);
+                      std::unique_ptr<Job> &out) noexcept;
     ~Job();
-    // Allocated with room for trailing bytes (see create/start): plain delete frees it.
-    static void operator delete(void *p) noexcept { ::operator delete(p); }
+    // Allocated by create() with alloc_bytes, with room for head and tail after it.
+    static void operator delete(void *p) noexcept { std::free(p); }
     Job(const Job &) = delete;
     Job &operator=(const Job &) = delete;
 
     // One SF_STEP_* value or a negative error.  Repeats its final answer.
-    int step();
+    int step() noexcept;
 
     uint64_t body_sent() const { return body_sent_; }
     int source_fd() const { return src_.fd(); }
@@ -34,11 +35,11 @@ public:
     // Lets go of everything outside this object before completion is
     // reported: uncorks the socket, closes a library-opened source fd.
     // After this the job never touches the socket again.
-    void release();
+    void release() noexcept;
 
     // False when SF_NO_SENDFILE is in `flags`, env EVSENDFILE_NO_SENDFILE=1,
     // or sendfile was found to be ENOSYS earlier in this process.
-    static bool sendfile_allowed(unsigned flags);
+    static bool sendfile_allowed(unsigned flags) noexcept;
 
 private:
     enum class Method : uint8_t { Small, Sendfile, Copy };
@@ -48,17 +49,18 @@ private:
     // bytes, then the tail's, right after the object (see create()).
     char *head() { return reinterpret_cast<char *>(this + 1); }
     char *tail() { return head() + head_len_; }
-    int run();
-    int run_small();
-    int fill_small_body();
-    int send_pending(const char *bytes, size_t len, size_t &pos, bool more);
-    int move_body(SigpipeGuard *guard);
-    int sendfile_some(uint64_t &budget, SigpipeGuard &guard);
-    int copy_some(uint64_t &budget);
-    int read_source(char *buf, size_t want, size_t &got);
-    bool body_complete() const;
-    void set_cork(bool on);
-    void finish(int result);
+    int run() noexcept;
+    int run_small() noexcept;
+    int fill_small_body() noexcept;
+    int write_iov(struct iovec *iov, int n, int flags, size_t &written) noexcept;
+    int send_pending(const char *bytes, size_t len, size_t &pos, bool more) noexcept;
+    int move_body(SigpipeGuard *guard) noexcept;
+    int sendfile_some(uint64_t &budget, SigpipeGuard &guard) noexcept;
+    int copy_some(uint64_t &budget) noexcept;
+    int read_source(char *buf, size_t want, size_t &got) noexcept;
+    bool body_complete() const noexcept;
+    void set_cork(bool on) noexcept;
+    void finish(int result) noexcept;
 
     // Ordered by size: this object is the library's whole per-transfer state
     // besides the driver (bench/footprint.c measures it).
@@ -71,7 +73,7 @@ private:
     uint64_t unread_ = 0;       // region bytes not yet taken from the file (SF_COUNT_TO_EOF: unknown)
     uint64_t body_sent_ = 0;
     uint64_t max_chunk_ = SF_DEFAULT_MAX_CHUNK;
-    std::unique_ptr<char[]> buf_;  // copy path / small path only: bytes read, not yet sent
+    Bytes buf_;  // copy path / small path only: bytes read, not yet sent
     size_t buf_pos_ = 0, buf_len_ = 0;
     uint32_t idle_timeout_ms_ = 0;
     Method method_ = Method::Copy;
@@ -85,6 +87,6 @@ private:
 
 // Copies user options (any struct_size >= the first version's) into a full,
 // zero-filled struct.  Returns -EINVAL for an impossible struct_size.
-int normalize_options(const sf_options_t *in, sf_options_t &out);
+int normalize_options(const sf_options_t *in, sf_options_t &out) noexcept;
 
 }  // namespace evsf

@@ -8,6 +8,7 @@
 #endif
 
 #include <cerrno>
+#include <cstdlib>
 
 #include "platform.hpp"
 
@@ -39,7 +40,7 @@ int real_getsockname(int fd, struct sockaddr *addr, socklen_t *len) { return ::g
 
 const evsf_syscalls_t kReal = {evsf::platform_sendfile, ::pread, ::read, ::sendmsg,
                                real_open, real_close, real_fstat, real_fstatfs, real_fcntl,
-                               real_getsockopt, real_setsockopt, real_getsockname};
+                               real_getsockopt, real_setsockopt, real_getsockname, std::malloc};
 
 }  // namespace
 

@@ -3,7 +3,8 @@
  * Every system call the engine makes on the socket or the source goes through
  * this table: the transfer calls (sendfile, pread, read, sendmsg -- sendmsg is
  * the engine's only write/writev) and the set-up and clean-up calls (open,
- * close, fstat, fstatfs, fcntl, getsockopt, setsockopt, getsockname).  It
+ * close, fstat, fstatfs, fcntl, getsockopt, setsockopt, getsockname), and
+ * the library's heap allocations (alloc).  It
  * points at the real calls; tests (which link the static library) swap
  * entries to make sendfile fail with EINVAL, return short, hit EINTR, make
  * open fail with EMFILE, setsockopt(TCP_CORK) with ENOPROTOOPT, and so on.
@@ -42,6 +43,9 @@ typedef struct evsf_syscalls {
     int (*getsockopt)(int fd, int level, int name, void *value, socklen_t *len);
     int (*setsockopt)(int fd, int level, int name, const void *value, socklen_t len);
     int (*getsockname)(int fd, struct sockaddr *addr, socklen_t *len);
+    /* Every heap allocation of the engine, the drivers and the worker
+     * (malloc's contract; freed with free()).  Tests make it return NULL. */
+    void *(*alloc)(size_t size);
 } evsf_syscalls_t;
 
 /* The live table.  Tests assign entries and restore them with

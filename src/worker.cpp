@@ -20,13 +20,19 @@ struct Worker::Live {
     uint64_t id;
     sf_done_cb done;
     void *arg;
-    Transfer *transfer;
+    Transfer *transfer;       // created at submit; null once it completed or was cancelled
+    Live *next = nullptr;     // in starts_, then in running_
+    Live *prev = nullptr;     // in running_
+    Live *next_cancel = nullptr;
+    bool *handled = nullptr;  // set (under mu_) when a waiting cancel may return
+    bool begun = false;       // guarded by mu_
 };
 
-int Worker::create(Worker **out) {
-    std::unique_ptr<Worker> w(new (std::nothrow) Worker());
-    if (!w) return -ENOMEM;
-    if (pipe(w->wake_fds_) != 0) return -errno;  // pipe2 is not on macOS
+int Worker::create(Worker **out) noexcept {
+    void *mem = alloc_bytes(sizeof(Worker));
+    if (mem == nullptr) return -ENOMEM;
+    std::unique_ptr<Worker> w(new (mem) Worker());
+    if (pipe(w->wake_fds_) != 0) return -errno;
     for (int fd : w->wake_fds_) {
         int fl = fcntl(fd, F_GETFL);
         if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)
@@ -40,6 +46,8 @@ int Worker::create(Worker **out) {
         w->thread_ = std::thread([p = w.get()] { p->run(); });
     } catch (const std::system_error &e) {
         return e.code().value() > 0 ? -e.code().value() : -EAGAIN;
+    } catch (...) {
+        return -ENOMEM;
     }
     *out = w.release();
     return 0;
@@ -50,7 +58,7 @@ Worker::~Worker() {
         {
             std::lock_guard<std::mutex> lock(mu_);
             callable_.clear();  // from now on no done callback runs
-            queue_.push_back(Command(Command::Stop));
+            stop_ = true;
         }
         wake();
         thread_.join();
@@ -61,7 +69,7 @@ Worker::~Worker() {
         if (fd >= 0) close(fd);
 }
 
-void Worker::run() {
+void Worker::run() noexcept {
     // Signals are the application's business: let its own threads take them.
     sigset_t all;
     sigfillset(&all);
@@ -69,7 +77,7 @@ void Worker::run() {
     event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY);
 }
 
-void Worker::wake() {
+void Worker::wake() noexcept {
     char b = 1;
     while (write(wake_fds_[1], &b, 1) < 0 && errno == EINTR) {
     }
@@ -77,120 +85,145 @@ void Worker::wake() {
 }
 
 int Worker::submit(std::unique_ptr<Job> job, sf_done_cb done, void *arg, uint64_t *ticket) {
-    uint64_t id;
-    {
-        std::lock_guard<std::mutex> lock(mu_);
-        id = next_id_++;
-        callable_.insert(id);
-        Command cmd(Command::Start);
-        cmd.id = id;
-        cmd.job = std::move(job);
-        cmd.done = done;
-        cmd.arg = arg;
-        queue_.push_back(std::move(cmd));
+    void *mem = alloc_bytes(sizeof(Live));
+    if (mem == nullptr) return -ENOMEM;
+    Live *live = new (mem) Live{this, 0, done, arg, nullptr};
+    int err = Transfer::create(base_, std::move(job), on_done, live, &live->transfer);
+    if (err != 0) {
+        std::free(live);
+        return err;
     }
-    if (ticket) *ticket = id;
+    {
+        std::unique_lock<std::mutex> lock(mu_);
+        try {
+            live->id = next_id_;
+            callable_.emplace(live->id, live);  // the only allocation under the lock
+        } catch (...) {
+            lock.unlock();
+            live->transfer->cancel();  // never begun: frees the job, closes a library fd
+            std::free(live);
+            throw;
+        }
+        next_id_++;
+        if (starts_tail_) starts_tail_->next = live; else starts_ = live;
+        starts_tail_ = live;
+    }
+    if (ticket) *ticket = live->id;
     wake();
     return 0;
 }
 
-int Worker::cancel(uint64_t ticket) {
-    std::unique_ptr<Job> unstarted;
-    bool handled = false;
-    {
-        std::unique_lock<std::mutex> lock(mu_);
-        if (callable_.erase(ticket) == 0) return -EALREADY;
-        for (auto it = queue_.begin(); it != queue_.end(); ++it) {
-            if (it->kind == Command::Start && it->id == ticket) {
-                unstarted = std::move(it->job);  // never touched the socket
-                queue_.erase(it);
-                break;
-            }
+int Worker::cancel(uint64_t ticket) noexcept {
+    std::unique_lock<std::mutex> lock(mu_);
+    auto it = callable_.find(ticket);
+    if (it == callable_.end()) return -EALREADY;  // done ran, runs, or was cancelled
+    Live *live = it->second;
+    callable_.erase(it);
+    if (!live->begun) {  // still in starts_: it never touched the socket
+        Live **p = &starts_;
+        Live *before = nullptr;
+        while (*p != live) {
+            before = *p;
+            p = &(*p)->next;
         }
-        if (!unstarted && !on_worker_thread()) {
-            Command cmd(Command::Cancel);
-            cmd.id = ticket;
-            cmd.handled = &handled;
-            queue_.push_back(std::move(cmd));
-            wake();
-            handled_cv_.wait(lock, [&] { return handled; });
-            return 0;
-        }
+        *p = live->next;
+        if (starts_tail_ == live) starts_tail_ = before;
+        lock.unlock();
+        live->transfer->cancel();
+        std::free(live);
+        return 0;
     }
-    if (!unstarted) cancel_live(ticket);  // we are the worker thread
-    return 0;  // `unstarted` closes its fd here
+    if (on_worker_thread()) {  // from a done callback or another callback of ours
+        lock.unlock();
+        finish_cancel(live);
+        return 0;
+    }
+    bool handled = false;
+    live->handled = &handled;
+    live->next_cancel = cancels_;
+    cancels_ = live;
+    lock.unlock();
+    wake();
+    lock.lock();
+    handled_cv_.wait(lock, [&] { return handled; });
+    return 0;
 }
 
-void Worker::on_wake(evutil_socket_t fd, short, void *self) {
+// Worker thread: cancel a begun transfer (if it has not completed meanwhile)
+// and free its record.
+void Worker::finish_cancel(Live *live) noexcept {
+    if (live->transfer) {
+        unlink_running(live);
+        live->transfer->cancel();
+    }
+    std::free(live);
+}
+
+void Worker::unlink_running(Live *live) noexcept {
+    if (live->prev) live->prev->next = live->next; else running_ = live->next;
+    if (live->next) live->next->prev = live->prev;
+    live->next = live->prev = nullptr;
+}
+
+void Worker::on_wake(evutil_socket_t fd, short, void *self) noexcept {
     Worker *w = static_cast<Worker *>(self);
     char drain[64];
     while (read(fd, drain, sizeof drain) > 0) {
     }
-    for (;;) {
-        Command cmd(Command::Stop);
-        {
-            std::lock_guard<std::mutex> lock(w->mu_);
-            if (w->queue_.empty()) break;
-            cmd = std::move(w->queue_.front());
-            w->queue_.pop_front();
-        }
-        switch (cmd.kind) {
-        case Command::Start:
-            w->start_transfer(cmd);
-            break;
-        case Command::Cancel: {
-            w->cancel_live(cmd.id);
-            std::lock_guard<std::mutex> lock(w->mu_);
-            *cmd.handled = true;
-            w->handled_cv_.notify_all();
-            break;
-        }
-        case Command::Stop:
-            while (!w->live_.empty()) w->cancel_live(w->live_.begin()->first);
-            event_base_loopbreak(w->base_);
-            return;
-        }
-    }
-}
-
-void Worker::start_transfer(Command &cmd) {
-    Live *live = new (std::nothrow) Live{this, cmd.id, cmd.done, cmd.arg, nullptr};
-    int err = live ? Transfer::start(base_, std::move(cmd.job), on_done, live, &live->transfer)
-                   : -ENOMEM;
-    if (err == 0) {
-        live_[cmd.id] = live;
-        return;
-    }
-    // Could not even arm an event: report it like any asynchronous failure.
-    delete live;
-    bool call;
+    Live *starts, *cancels;
+    bool stop;
     {
-        std::lock_guard<std::mutex> lock(mu_);
-        call = callable_.erase(cmd.id) != 0;
+        std::lock_guard<std::mutex> lock(w->mu_);
+        starts = w->starts_;
+        w->starts_ = w->starts_tail_ = nullptr;
+        for (Live *l = starts; l; l = l->next) l->begun = true;
+        cancels = w->cancels_;
+        w->cancels_ = nullptr;
+        stop = w->stop_;
     }
-    if (call) cmd.done(nullptr, err, 0, cmd.arg);
+    while (starts) {
+        Live *live = starts;
+        starts = live->next;
+        live->next = w->running_;
+        live->prev = nullptr;
+        if (w->running_) w->running_->prev = live;
+        w->running_ = live;
+        if (stop) {
+            w->finish_cancel(live);
+        } else {
+            live->transfer->begin();  // done, if any, runs on a later loop turn
+        }
+    }
+    while (cancels) {
+        Live *live = cancels;
+        cancels = live->next_cancel;
+        bool *handled = live->handled;
+        w->finish_cancel(live);
+        std::lock_guard<std::mutex> lock(w->mu_);
+        *handled = true;
+        w->handled_cv_.notify_all();
+    }
+    if (stop) {
+        while (w->running_) w->finish_cancel(w->running_);
+        event_base_loopbreak(w->base_);
+    }
 }
 
-void Worker::cancel_live(uint64_t id) {
-    auto it = live_.find(id);
-    if (it == live_.end()) return;  // finished meanwhile; its done was suppressed
-    Live *live = it->second;
-    live_.erase(it);
-    live->transfer->cancel();
-    delete live;
-}
-
-void Worker::on_done(sf_transfer_t *t, int status, uint64_t body_sent, void *arg) {
+void Worker::on_done(sf_transfer_t *t, int status, uint64_t body_sent, void *arg) noexcept {
     Live *live = static_cast<Live *>(arg);
     Worker *w = live->worker;
-    w->live_.erase(live->id);
+    w->unlink_running(live);
     bool call;
     {
         std::lock_guard<std::mutex> lock(w->mu_);
         call = w->callable_.erase(live->id) != 0;
+        // Cancelled from another thread meanwhile: that cancel still holds
+        // `live` (in cancels_) and frees it; the transfer is gone after this.
+        live->transfer = nullptr;
+        if (!call && live->handled) return;
     }
     if (call) live->done(t, status, body_sent, live->arg);
-    delete live;
+    std::free(live);
 }
 
 }  // namespace evsf

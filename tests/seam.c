@@ -111,6 +111,19 @@ static int w_getsockname(int fd, struct sockaddr *addr, socklen_t *len) {
     SEAM_INT_CALL(getsockname, fd, 0, 0, g_real.getsockname(fd, addr, len));
 }
 
+/* An injected fault makes the allocation fail (NULL); `err` is only the
+ * switch.  Not logged: there are many, and they carry no fd. */
+static void *w_alloc(size_t size) {
+    seam_channel_t *c = &seam.alloc;
+    c->calls++;
+    if (should_inject(c)) {
+        c->injected++;
+        errno = ENOMEM;
+        return NULL;
+    }
+    return g_real.alloc(size);
+}
+
 static ssize_t w_sendfile(int out_fd, int in_fd, off_t *offset, size_t count) {
     seam_channel_t *c = &seam.sendfile;
     c->calls++;
@@ -185,6 +198,7 @@ static ssize_t w_sendmsg(int fd, const struct msghdr *msg, int flags) {
 static seam_channel_t *const g_channels[] = {
     &seam.sendfile, &seam.pread, &seam.read,    &seam.sendmsg,    &seam.open,       &seam.close,
     &seam.fstat,    &seam.fstatfs, &seam.fcntl, &seam.getsockopt, &seam.setsockopt, &seam.getsockname,
+    &seam.alloc,
 };
 
 /* Zeroes faults, counters and hooks.  Log entries past `logged` are left as
@@ -215,6 +229,7 @@ void seam_install(void) {
     evsf_sys.getsockopt = w_getsockopt;
     evsf_sys.setsockopt = w_setsockopt;
     evsf_sys.getsockname = w_getsockname;
+    evsf_sys.alloc = w_alloc;
 }
 
 void seam_uninstall(void) {

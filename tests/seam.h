@@ -8,7 +8,7 @@
  * Channels: sendfile, pread, read, sendmsg (the engine's only write/writev:
  * head, small bodies, copy buffers, tail), and the set-up / clean-up calls
  * open, close, fstat, fstatfs, fcntl (F_GETFL/F_SETFL), getsockopt,
- * setsockopt (TCP_CORK), getsockname.  An injected error on close still
+ * setsockopt (TCP_CORK), getsockname, and alloc (the library's heap).  An injected error on close still
  * closes the fd (Linux frees it whatever close returns).  `cap` only means
  * something for sendfile, pread, read and sendmsg.
  * Single-threaded use only (the loop thread that runs the transfer). */
@@ -59,6 +59,7 @@ typedef struct seam_channel {
 typedef struct seam {
     seam_channel_t sendfile, pread, read, sendmsg;
     seam_channel_t open, close, fstat, fstatfs, fcntl, getsockopt, setsockopt, getsockname;
+    seam_channel_t alloc; /* every library heap allocation: a fault makes it return NULL */
     /* Optional: runs before the real sendfile / pread; returning 1 means
      * "handled": the wrapper returns *ret (errno already set). */
     int (*sendfile_hook)(int out_fd, int in_fd, off_t *off, size_t count, ssize_t *ret);
