@@ -104,7 +104,7 @@ typedef struct sf_region {
 /* ---------------------------------------------------------------- options */
 
 /* flags */
-#define SF_NO_SENDFILE 0x1u /* never call sendfile: pread/read + write only (also: env EVSENDFILE_NO_SENDFILE=1) */
+#define SF_NO_SENDFILE 0x1u /* never call sendfile: pread/read + write only (also: env EVSENDFILE_NO_SENDFILE=1, read at load) */
 #define SF_TLS         0x2u /* the socket carries TLS: sendfile is allowed only when kernel TLS transmit is active */
 #define SF_NO_CORK     0x4u /* do not set TCP_CORK around body + tail (see 3. below) */
 /* The caller vouches that `sock` is a connected, non-blocking stream socket
@@ -176,12 +176,15 @@ SF_EXTERN void sf_options_init(sf_options_t *opts);
 /* -------------------------------------------------------- capability test */
 
 /*
- * Returns 1 when a transfer on `sock` would use zero-copy sendfile, 0 when it
- * would take the copy path (or cannot run at all), negative on error.
- *   0: not a stream socket, a platform without sendfile, `flags` has
- *      SF_NO_SENDFILE, env EVSENDFILE_NO_SENDFILE=1, sendfile was found to be
- *      ENOSYS earlier, or `flags` has SF_TLS and kernel TLS transmit is not
- *      active on `sock`.
+ * Returns 1 when sf_send_async on `sock` would be accepted and would use
+ * zero-copy sendfile for a region above SF_SMALL_BODY_MAX; 0 when it would
+ * take the copy path or cannot run at all; negative on error.  The socket
+ * checks are the ones sf_send_async makes (flags' SF_TRUSTED is ignored here).
+ *   0: not a stream socket, in blocking mode (SF_EBLOCKING), not connected,
+ *      a platform without sendfile, `flags` has SF_NO_SENDFILE, env
+ *      EVSENDFILE_NO_SENDFILE=1 (read once, when the library is loaded),
+ *      sendfile was found to be ENOSYS earlier, or `flags` has SF_TLS and
+ *      kernel TLS transmit is not active on `sock`.
  *  -EBADF: `sock` is not an open descriptor.
  * Thread-safe.
  */

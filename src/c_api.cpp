@@ -1,8 +1,5 @@
 // c_api.cpp -- the C ABI boundary.  Every exported function lives here; each
 // one converts handles and keeps C++ exceptions from crossing into C.
-#include <fcntl.h>
-#include <sys/socket.h>
-
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -62,19 +59,7 @@ void sf_options_init(sf_options_t *opts) {
     opts->max_chunk = SF_DEFAULT_MAX_CHUNK;
 }
 
-int sf_can_use(int sock, unsigned flags) {
-    if (fcntl(sock, F_GETFL) < 0) return -errno;
-    int type = 0;
-    socklen_t len = sizeof type;
-    if (getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &len) != 0) return 0;  // not a socket
-    if (type != SOCK_STREAM) return 0;
-    if (!Job::sendfile_allowed(flags)) return 0;
-#if !defined(__linux__) && !defined(__FreeBSD__) && !defined(__APPLE__)
-    return 0;
-#endif
-    if ((flags & SF_TLS) && !evsf::platform_ktls_tx_active(sock)) return 0;
-    return 1;
-}
+int sf_can_use(int sock, unsigned flags) { return Job::can_use(sock, flags); }
 
 int sf_job_new(int sock, const sf_region_t *region, const sf_options_t *opts, sf_job_t **out) {
     if (out == nullptr) return -EINVAL;

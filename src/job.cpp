@@ -136,6 +136,17 @@ bool Job::sendfile_allowed(unsigned flags) noexcept {
     return !g_sendfile_enosys.load(std::memory_order_relaxed);
 }
 
+int Job::can_use(int sock, unsigned flags) noexcept {
+    bool is_tcp = false;
+    int err = check_socket(sock, flags & ~SF_TRUSTED, is_tcp);
+    if (err == -EBADF) return err;
+    if (err != 0) return 0;  // not a socket, not a stream, blocking, no kTLS
+    sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    if (evsf_sys.getpeername(sock, reinterpret_cast<sockaddr *>(&peer), &len) != 0) return 0;
+    return sendfile_allowed(flags) && platform_has_sendfile() ? 1 : 0;
+}
+
 int Job::create(int sock, const sf_region_t *region, const sf_options_t *user_opts,
                 std::unique_ptr<Job> &out) noexcept {
     if (region == nullptr) return -EINVAL;

@@ -40,6 +40,9 @@ public:
     // False when SF_NO_SENDFILE is in `flags`, env EVSENDFILE_NO_SENDFILE=1,
     // or sendfile was found to be ENOSYS earlier in this process.
     static bool sendfile_allowed(unsigned flags) noexcept;
+    // sf_can_use: the socket checks of create(), a connected peer, and
+    // sendfile_allowed().
+    static int can_use(int sock, unsigned flags) noexcept;
 
 private:
     enum class Method : uint8_t { Small, Sendfile, Copy };

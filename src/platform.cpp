@@ -57,6 +57,14 @@ ssize_t platform_sendfile(int out_fd, int in_fd, off_t *offset, size_t count) {
 #endif
 }
 
+bool platform_has_sendfile() {
+#if defined(__linux__) || defined(__FreeBSD__) || defined(__APPLE__)
+    return true;
+#else
+    return false;
+#endif
+}
+
 bool platform_ktls_tx_active(int sock) {
 #if defined(__linux__)
     char ulp[16] = {0};

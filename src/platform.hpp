@@ -18,6 +18,9 @@ constexpr size_t kMaxPerSyscall = 0x7ffff000;
 // EAGAIN/EINTR are reported as a short success, never lost.
 ssize_t platform_sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
 
+// False where platform_sendfile always fails with ENOSYS.
+bool platform_has_sendfile();
+
 // True when kernel TLS transmit offload is active on the socket.
 bool platform_ktls_tx_active(int sock);
 

@@ -46,6 +46,8 @@ typedef struct evsf_syscalls {
     /* Every heap allocation of the engine, the drivers and the worker
      * (malloc's contract; freed with free()).  Tests make it return NULL. */
     void *(*alloc)(size_t size);
+    /* sf_can_use: is the socket connected? */
+    int (*getpeername)(int fd, struct sockaddr *addr, socklen_t *len);
 } evsf_syscalls_t;
 
 /* The live table.  Tests assign entries and restore them with

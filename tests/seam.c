@@ -124,6 +124,10 @@ static void *w_alloc(size_t size) {
     return g_real.alloc(size);
 }
 
+static int w_getpeername(int fd, struct sockaddr *addr, socklen_t *len) {
+    SEAM_INT_CALL(getpeername, fd, 0, 0, g_real.getpeername(fd, addr, len));
+}
+
 static ssize_t w_sendfile(int out_fd, int in_fd, off_t *offset, size_t count) {
     seam_channel_t *c = &seam.sendfile;
     c->calls++;
@@ -198,7 +202,7 @@ static ssize_t w_sendmsg(int fd, const struct msghdr *msg, int flags) {
 static seam_channel_t *const g_channels[] = {
     &seam.sendfile, &seam.pread, &seam.read,    &seam.sendmsg,    &seam.open,       &seam.close,
     &seam.fstat,    &seam.fstatfs, &seam.fcntl, &seam.getsockopt, &seam.setsockopt, &seam.getsockname,
-    &seam.alloc,
+    &seam.alloc,    &seam.getpeername,
 };
 
 /* Zeroes faults, counters and hooks.  Log entries past `logged` are left as
@@ -230,6 +234,7 @@ void seam_install(void) {
     evsf_sys.setsockopt = w_setsockopt;
     evsf_sys.getsockname = w_getsockname;
     evsf_sys.alloc = w_alloc;
+    evsf_sys.getpeername = w_getpeername;
 }
 
 void seam_uninstall(void) {

@@ -457,7 +457,20 @@ static void test_can_use(void **state) {
     assert_int_equal(sf_can_use(ts, SF_NO_CORK), 1);
     assert_int_equal(sf_can_use(ts, SF_NO_SENDFILE), 0);
     assert_int_equal(sf_can_use(ts, SF_TLS), 0); /* no kTLS on a plain socket */
-    int fds[] = {fd, s, r, ts, tr, udp};
+    /* Where sf_send_async would refuse, or the transfer could not run: 0. */
+    set_nonblocking(ts, 0);
+    assert_int_equal(sf_can_use(ts, 0), 0); /* blocking: SF_EBLOCKING */
+    set_nonblocking(ts, 1);
+    int unconnected = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    assert_int_equal(sf_can_use(unconnected, 0), 0);
+    /* The checks are the engine's own, through the seam. */
+    seam_install();
+    assert_int_equal(sf_can_use(ts, 0), 1);
+    assert_true(seam.fcntl.calls >= 1 && seam.getpeername.calls == 1);
+    seam.getpeername.fault = (seam_fault_t){.err = ENOTCONN, .first = 1};
+    assert_int_equal(sf_can_use(ts, 0), 0);
+    seam_uninstall();
+    int fds[] = {fd, s, r, ts, tr, udp, unconnected};
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) close(fds[i]);
 }
 
