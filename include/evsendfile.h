@@ -154,7 +154,8 @@ SF_EXTERN void sf_options_init(sf_options_t *opts);
 /*
  * How the bytes go out (so you know what to expect on the wire):
  *  1. head, then the region, then tail -- always in that order, never
- *     interleaved with anything else the library writes.
+ *     interleaved with anything else the library writes (a second transfer
+ *     on the same socket is refused with -EBUSY while the first runs).
  *  2. A region of at most SF_SMALL_BODY_MAX bytes is read once and written
  *     with head and tail in one writev: one packet for a small response.
  *  3. Larger regions go with sendfile(2) in calls of at most what remains
@@ -218,6 +219,12 @@ typedef void (*sf_done_cb)(sf_transfer_t *t, int status, uint64_t body_sent, voi
  *   -EISDIR       the source is a directory
  *   -ERANGE       offset beyond the end, or offset + count beyond the end
  *   -ESPIPE       offset != 0 on a pipe or FIFO
+ *   -EBUSY        another transfer or job is still on `sock` (from sf_send_async,
+ *                 sf_job_new or sf_worker_submit, in any thread): one at a
+ *                 time per socket, so two responses never interleave.  The
+ *                 socket is free again when the first one's `done` runs (its
+ *                 done callback may start the next), when a job steps to
+ *                 DONE or an error, or when it is cancelled or freed
  *   -ENOENT, -EACCES, ...  open(path) failed
  *   -ENOMEM       out of memory
  *
@@ -242,6 +249,11 @@ typedef void (*sf_done_cb)(sf_transfer_t *t, int status, uint64_t body_sent, voi
  * or new bytes (measured: 3.8 % of responses in tests/httpd/test_soak.py
  * when truncating at arbitrary lengths).  Replace served files with
  * rename(2), as deployment tools do.
+ *
+ * The event_base: cancel every transfer on `base` (sf_cancel) before
+ * event_base_free(base).  A transfer still pending when its base is freed
+ * leaks its memory and a library-opened fd, and sf_cancel afterwards would
+ * touch the freed base.
  *
  * Ownership: head/tail bytes are copied here.  `sock` and a caller-owned fd
  * stay the caller's, and must stay open until `done` runs or sf_cancel returns.

@@ -16,6 +16,7 @@
 #include <new>
 
 #include "platform.hpp"
+#include "socket_claims.hpp"
 #include "syscalls.h"
 
 namespace evsf {
@@ -170,6 +171,8 @@ int Job::create(int sock, const sf_region_t *region, const sf_options_t *user_op
     copy_iovecs(opts.tail, opts.tail_count, job->tail());
     job->sock_ = sock;
     job->is_tcp_ = is_tcp;
+    if ((err = claim_socket(sock)) != 0) return err;  // another job is on this socket
+    job->claimed_ = true;
     if ((err = job->src_.open(*region, !(opts.flags & SF_TRUSTED))) != 0) return err;
 
     job->next_offset_ = job->src_.offset();
@@ -198,6 +201,8 @@ Job::~Job() { release(); }
 void Job::release() noexcept {
     if (corked_) set_cork(false);  // push whatever the cork still holds
     src_.close();
+    if (claimed_) release_socket(sock_);
+    claimed_ = false;
 }
 
 void Job::set_cork(bool on) noexcept {

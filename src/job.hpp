@@ -86,6 +86,7 @@ private:
     bool want_cork_ = false, corked_ = false;
     bool started_ = false;
     bool finished_ = false;
+    bool claimed_ = false;      // holds the socket (socket_claims.hpp) until release()
 };
 
 // Copies user options (any struct_size >= the first version's) into a full,
