@@ -144,7 +144,9 @@ typedef struct sf_options {
     const struct iovec *tail;            /* bytes sent after it (e.g. chunk trailer), copied at submit */
     int                 tail_count;
     uint64_t            max_chunk;       /* most bytes moved per write-readiness callback before yielding; 0 = default */
-    uint32_t            idle_timeout_ms; /* fail with SF_ETIMEDOUT after this long without progress; 0 = never */
+    uint32_t            idle_timeout_ms; /* fail with SF_ETIMEDOUT after this long without progress; 0 = never.
+                                          * Progress: a write, or bytes leaving the send queue (a peer
+                                          * that keeps reading slowly is never cut; one that stops is) */
     unsigned            flags;           /* SF_NO_SENDFILE, SF_TLS, SF_NO_CORK, SF_TRUSTED */
 } sf_options_t;
 
@@ -292,7 +294,8 @@ SF_EXTERN uint64_t sf_transfer_body_sent(const sf_transfer_t *t);
  *                      then step again (the socket is probably still writable).
  *   < 0                the transfer failed (same statuses as sf_done_cb); free it.
  * Stepping after DONE or an error returns the same value again.
- * idle_timeout_ms is not applied here: that is the loop's business.
+ * idle_timeout_ms is not applied here: that is the loop's business (see
+ * sf_job_progressed for a timer that fires).
  */
 typedef struct sf_job sf_job_t;
 
@@ -306,6 +309,14 @@ typedef struct sf_job sf_job_t;
 SF_EXTERN int sf_job_new(int sock, const sf_region_t *region, const sf_options_t *opts, sf_job_t **out);
 SF_EXTERN int sf_job_step(sf_job_t *job);
 SF_EXTERN uint64_t sf_job_body_sent(const sf_job_t *job);
+/* For the caller's idle timer, when it fires while the job waits after
+ * SF_STEP_WRITE: 1 when bytes left the socket's send queue since that step
+ * (or since the previous call) -- a slow reader that keeps reading; re-arm
+ * the timer -- and 0 when none did: time out.  Needs opts->idle_timeout_ms
+ * set at sf_job_new (then each step that says SF_STEP_WRITE notes the
+ * queue's level, one ioctl); 0 without it, or where the kernel cannot tell.
+ * The libevent driver and the worker do exactly this with idle_timeout_ms. */
+SF_EXTERN int sf_job_progressed(sf_job_t *job);
 /* The source fd (to wait for readability after SF_STEP_READ). */
 SF_EXTERN int sf_job_source_fd(const sf_job_t *job);
 /* Frees the job and closes a library-opened fd.  NULL is allowed. */

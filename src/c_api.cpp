@@ -78,6 +78,8 @@ int sf_job_step(sf_job_t *job) {
 
 uint64_t sf_job_body_sent(const sf_job_t *job) { return job ? job_of(job)->body_sent() : 0; }
 
+int sf_job_progressed(sf_job_t *job) { return job && job_of(job)->idle_progressed() ? 1 : 0; }
+
 int sf_job_source_fd(const sf_job_t *job) { return job ? job_of(job)->source_fd() : -1; }
 
 void sf_job_free(sf_job_t *job) { delete job_of(job); }

@@ -99,6 +99,9 @@ void Transfer::on_ready(evutil_socket_t, short what, void *self) noexcept {
         return;
     }
     if (what & EV_TIMEOUT) {
+        // Bytes still leave the send queue: a slow reader, not a dead one.
+        // The persistent event's timer has restarted by itself.
+        if (t->armed_ == Armed::Write && t->job_->idle_progressed()) return;
         t->complete(SF_ETIMEDOUT);
         return;
     }

@@ -224,7 +224,16 @@ int Job::step() noexcept {
     }
     int r = run();
     if (r <= 0) finish(r);
+    if (r == SF_STEP_WRITE && idle_timeout_ms_ != 0 && evsf_sys.outq(sock_, &outq_mark_) != 0) outq_mark_ = -1;
     return r;
+}
+
+bool Job::idle_progressed() noexcept {
+    int now = 0;
+    if (finished_ || outq_mark_ < 0 || evsf_sys.outq(sock_, &now) != 0) return false;
+    bool moved = now < outq_mark_;
+    outq_mark_ = now;
+    return moved;
 }
 
 void Job::finish(int result) noexcept {

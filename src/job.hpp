@@ -32,6 +32,12 @@ public:
     int source_fd() const { return src_.fd(); }
     int sock() const { return sock_; }
     uint32_t idle_timeout_ms() const { return idle_timeout_ms_; }
+    // For an idle timer that fired: did bytes leave the socket's send queue
+    // since the last step that said SF_STEP_WRITE (or the last call)?  A
+    // reader that keeps reading slowly drains the queue without ever making
+    // the socket writable again (Linux waits for a third of SO_SNDBUF).
+    // Needs idle_timeout_ms: only then do steps note the queue's level.
+    bool idle_progressed() noexcept;
     // Lets go of everything outside this object before completion is
     // reported: uncorks the socket, closes a library-opened source fd.
     // After this the job never touches the socket again.
@@ -79,6 +85,7 @@ private:
     Bytes buf_;  // copy path / small path only: bytes read, not yet sent
     size_t buf_pos_ = 0, buf_len_ = 0;
     uint32_t idle_timeout_ms_ = 0;
+    int outq_mark_ = -1;        // send-queue bytes when the socket last said EAGAIN (-1: unknown)
     Method method_ = Method::Copy;
     bool eof_ = false;          // a stream source hit EOF (only legal with an unknown count)
     bool truncated_ = false;    // the small path read fewer bytes than promised

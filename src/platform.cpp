@@ -12,7 +12,9 @@
 #include "syscalls.h"
 
 #if defined(__linux__)
+#include <linux/sockios.h>
 #include <linux/tls.h>
+#include <sys/ioctl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/sendfile.h>
@@ -53,6 +55,17 @@ ssize_t platform_sendfile(int out_fd, int in_fd, off_t *offset, size_t count) {
 #else
     (void)out_fd; (void)in_fd; (void)offset; (void)count;
     errno = ENOSYS;
+    return -1;
+#endif
+}
+
+int platform_outq(int sock, int *bytes) {
+#if defined(__linux__)
+    return ::ioctl(sock, SIOCOUTQ, bytes);
+#else
+    (void)sock;
+    (void)bytes;
+    errno = ENOTTY;
     return -1;
 #endif
 }

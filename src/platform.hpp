@@ -21,6 +21,10 @@ ssize_t platform_sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
 // False where platform_sendfile always fails with ENOSYS.
 bool platform_has_sendfile();
 
+// Bytes still in the socket's send queue (not yet acknowledged by a TCP
+// peer, not yet read by a Unix-socket peer): 0 and *bytes, or -1 with errno.
+int platform_outq(int sock, int *bytes);
+
 // True when kernel TLS transmit offload is active on the socket.
 bool platform_ktls_tx_active(int sock);
 

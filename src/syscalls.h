@@ -48,6 +48,9 @@ typedef struct evsf_syscalls {
     void *(*alloc)(size_t size);
     /* sf_can_use: is the socket connected? */
     int (*getpeername)(int fd, struct sockaddr *addr, socklen_t *len);
+    /* Bytes in the socket's send queue (SIOCOUTQ on Linux): the idle
+     * timeout's measure of progress.  -1/ENOTTY where there is none. */
+    int (*outq)(int fd, int *bytes);
 } evsf_syscalls_t;
 
 /* The live table.  Tests assign entries and restore them with

@@ -128,6 +128,8 @@ static int w_getpeername(int fd, struct sockaddr *addr, socklen_t *len) {
     SEAM_INT_CALL(getpeername, fd, 0, 0, g_real.getpeername(fd, addr, len));
 }
 
+static int w_outq(int fd, int *bytes) { SEAM_INT_CALL(outq, fd, 0, 0, g_real.outq(fd, bytes)); }
+
 static ssize_t w_sendfile(int out_fd, int in_fd, off_t *offset, size_t count) {
     seam_channel_t *c = &seam.sendfile;
     c->calls++;
@@ -202,7 +204,7 @@ static ssize_t w_sendmsg(int fd, const struct msghdr *msg, int flags) {
 static seam_channel_t *const g_channels[] = {
     &seam.sendfile, &seam.pread, &seam.read,    &seam.sendmsg,    &seam.open,       &seam.close,
     &seam.fstat,    &seam.fstatfs, &seam.fcntl, &seam.getsockopt, &seam.setsockopt, &seam.getsockname,
-    &seam.alloc,    &seam.getpeername,
+    &seam.alloc,    &seam.getpeername, &seam.outq,
 };
 
 /* Zeroes faults, counters and hooks.  Log entries past `logged` are left as
@@ -235,6 +237,7 @@ void seam_install(void) {
     evsf_sys.getsockname = w_getsockname;
     evsf_sys.alloc = w_alloc;
     evsf_sys.getpeername = w_getpeername;
+    evsf_sys.outq = w_outq;
 }
 
 void seam_uninstall(void) {

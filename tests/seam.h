@@ -60,7 +60,7 @@ typedef struct seam {
     seam_channel_t sendfile, pread, read, sendmsg;
     seam_channel_t open, close, fstat, fstatfs, fcntl, getsockopt, setsockopt, getsockname;
     seam_channel_t alloc; /* every library heap allocation: a fault makes it return NULL */
-    seam_channel_t getpeername;
+    seam_channel_t getpeername, outq;
     /* Optional: runs before the real sendfile / pread; returning 1 means
      * "handled": the wrapper returns *ret (errno already set). */
     int (*sendfile_hook)(int out_fd, int in_fd, off_t *off, size_t count, ssize_t *ret);
