@@ -58,31 +58,20 @@ void copy_iovecs(const struct iovec *iov, int n, char *out) {
     }
 }
 
-// A connected, non-blocking stream socket?  One syscall less for TCP:
-// IPPROTO_TCP already means a stream.
+// A non-blocking stream socket?  One syscall less for TCP: IPPROTO_TCP
+// already means a stream.
 int verify_socket(int sock, bool &is_tcp) {
     int fl = evsf_sys.fcntl(sock, F_GETFL, 0);
     if (fl < 0) return -errno;
-    is_tcp = false;
-#ifdef SO_PROTOCOL
     int proto = 0;
     socklen_t len = sizeof proto;
     if (evsf_sys.getsockopt(sock, SOL_SOCKET, SO_PROTOCOL, &proto, &len) != 0) return -errno;
     is_tcp = proto == IPPROTO_TCP;
-#else
-    sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    bool inet = evsf_sys.getsockname(sock, reinterpret_cast<sockaddr *>(&ss), &sl) == 0 &&
-                (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
-#endif
     if (!is_tcp) {
         int type = 0;
         socklen_t tl = sizeof type;
         if (evsf_sys.getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &tl) != 0) return -errno;
         if (type != SOCK_STREAM) return -EPROTOTYPE;
-#ifndef SO_PROTOCOL
-        is_tcp = inet;
-#endif
     }
     return fl & O_NONBLOCK ? 0 : SF_EBLOCKING;
 }
@@ -101,14 +90,9 @@ int check_socket(int sock, unsigned flags, bool &is_tcp) {
 }
 
 bool cork_already_on(int sock) {
-#ifdef TCP_CORK
     int on = 0;
     socklen_t len = sizeof on;
     return evsf_sys.getsockopt(sock, IPPROTO_TCP, TCP_CORK, &on, &len) == 0 && on != 0;
-#else
-    (void)sock;
-    return true;  // nothing to set: behave as if the caller owns it
-#endif
 }
 
 }  // namespace
@@ -206,14 +190,10 @@ void Job::release() noexcept {
 }
 
 void Job::set_cork(bool on) noexcept {
-#ifdef TCP_CORK
     int v = on ? 1 : 0;
     // An optimisation only: failing never fails the transfer.  Uncorking is
     // tried once: after release() the socket is the caller's (maybe closed).
     if (evsf_sys.setsockopt(sock_, IPPROTO_TCP, TCP_CORK, &v, sizeof v) == 0 || !on) corked_ = on;
-#else
-    (void)on;
-#endif
 }
 
 int Job::step() noexcept {
@@ -292,12 +272,7 @@ int Job::write_iov(struct iovec *iov, int n, int flags, size_t &written) noexcep
 
 // Sends bytes[pos..].  0 when all are out.
 int Job::send_pending(const char *bytes, size_t len, size_t &pos, bool more) noexcept {
-    int flags = 0;
-#ifdef MSG_MORE
-    if (more && is_tcp_) flags |= MSG_MORE;
-#else
-    (void)more;
-#endif
+    int flags = more && is_tcp_ ? MSG_MORE : 0;
     while (pos < len) {
         struct iovec iov = {const_cast<char *>(bytes) + pos, len - pos};
         size_t n = 0;
@@ -420,10 +395,7 @@ int Job::copy_some(uint64_t &budget) noexcept {
     }
     size_t chunk = static_cast<size_t>(std::min<uint64_t>(buf_len_ - buf_pos_, budget));
     struct iovec iov = {buf_.get() + buf_pos_, chunk};
-    int flags = 0;
-#ifdef MSG_MORE
-    if (is_tcp_ && tail_len_ != 0) flags |= MSG_MORE;
-#endif
+    int flags = is_tcp_ && tail_len_ != 0 ? MSG_MORE : 0;
     size_t n = 0;
     if (int r = write_iov(&iov, 1, flags, n)) return r;
     buf_pos_ += n;

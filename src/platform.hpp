@@ -1,8 +1,11 @@
-// platform.hpp -- what differs between kernels: the sendfile call shape,
-// keeping SIGPIPE away, and asking whether kernel TLS transmit is active.
-// Linux is built and tested; the BSD/macOS shapes live in platform.cpp only.
+// platform.hpp -- what differs between kernels: the sendfile call, keeping
+// SIGPIPE away, the send queue's level, kernel TLS, filesystems whose sizes
+// lie.  One implementation file per kernel, chosen by CMakeLists.txt:
+// platform_linux.cpp is the only one (Linux is the one platform built and
+// tested); nothing else in src/ asks which kernel it runs on.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <csignal>
@@ -13,9 +16,10 @@ namespace evsf {
 // Largest count one sendfile call may ask for (Linux moves at most this).
 constexpr size_t kMaxPerSyscall = 0x7ffff000;
 
-// The native sendfile, adapted to Linux's shape: returns bytes sent (and
-// advances *offset by them) or -1 with errno.  On the BSDs bytes sent before
-// EAGAIN/EINTR are reported as a short success, never lost.
+// The native sendfile in Linux's shape: returns bytes sent (and advances
+// *offset by them) or -1 with errno.  A port whose sendfile reports bytes
+// sent together with EAGAIN/EINTR (the BSDs, macOS) must return them as a
+// short success here, never lose them.
 ssize_t platform_sendfile(int out_fd, int in_fd, off_t *offset, size_t count);
 
 // False where platform_sendfile always fails with ENOSYS.
@@ -24,6 +28,10 @@ bool platform_has_sendfile();
 // Bytes still in the socket's send queue (not yet acknowledged by a TCP
 // peer, not yet read by a Unix-socket peer): 0 and *bytes, or -1 with errno.
 int platform_outq(int sock, int *bytes);
+
+// True for files on pseudo filesystems (/proc, sysfs, ...) whose st_size is
+// not their length: they are streamed to EOF.
+bool platform_size_is_unreliable(int fd, const struct stat &st);
 
 // True when kernel TLS transmit offload is active on the socket.
 bool platform_ktls_tx_active(int sock);

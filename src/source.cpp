@@ -3,46 +3,18 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
-#if defined(__linux__)
-#include <linux/magic.h>
-#include <sys/vfs.h>
-#endif
 
 #include <cerrno>
 #include <cstdint>
 #include <utility>
 
+#include "platform.hpp"
 #include "syscalls.h"
 
 namespace evsf {
 
 namespace {
-
-// /proc, /sys and the pseudo filesystems mounted under /sys (cgroup,
-// debugfs, tracefs, ...) report sizes of 0 or 4096 whatever the content.
-// They all sit on anonymous devices (major 0): a file on a block device
-// needs no fstatfs, which saves a syscall per response for most servers.
-bool size_is_a_lie(int fd, const struct stat &st) {
-#if defined(__linux__)
-    if (major(st.st_dev) != 0) return false;
-    struct statfs fs;
-    if (evsf_sys.fstatfs(fd, &fs) != 0) return false;  // unknown: trust the size
-    switch (static_cast<unsigned long>(fs.f_type)) {
-    case PROC_SUPER_MAGIC: case SYSFS_MAGIC: case CGROUP_SUPER_MAGIC: case CGROUP2_SUPER_MAGIC:
-    case DEBUGFS_MAGIC: case TRACEFS_MAGIC: case SECURITYFS_MAGIC: case PSTOREFS_MAGIC:
-    case EFIVARFS_MAGIC: case BPF_FS_MAGIC:
-        return true;
-    default:
-        return false;
-    }
-#else
-    (void)fd;
-    (void)st;
-    return false;
-#endif
-}
 
 int check_readable(int fd) {
     int fl = evsf_sys.fcntl(fd, F_GETFL, 0);
@@ -121,7 +93,7 @@ int Source::open(const sf_region_t &region, bool check_fd) {
     }
 
     offset_ = region.offset;
-    if (S_ISREG(st.st_mode) && !size_is_a_lie(fd, st)) {
+    if (S_ISREG(st.st_mode) && !platform_size_is_unreliable(fd, st)) {
         kind_ = SourceKind::Regular;
         uint64_t size = static_cast<uint64_t>(st.st_size);
         if (region.offset > size) {

@@ -3,9 +3,7 @@
 
 #include <fcntl.h>
 #include <unistd.h>
-#if defined(__linux__)
 #include <sys/vfs.h>
-#endif
 
 #include <cerrno>
 #include <cstdlib>
@@ -19,16 +17,7 @@ int real_close(int fd) { return ::close(fd); }
 int real_fstat(int fd, struct stat *st) { return ::fstat(fd, st); }
 int real_fcntl(int fd, int cmd, int arg) { return ::fcntl(fd, cmd, arg); }
 
-int real_fstatfs(int fd, struct statfs *st) {
-#if defined(__linux__)
-    return ::fstatfs(fd, st);
-#else
-    (void)fd;
-    (void)st;
-    errno = ENOSYS;
-    return -1;
-#endif
-}
+int real_fstatfs(int fd, struct statfs *st) { return ::fstatfs(fd, st); }
 
 int real_getsockopt(int fd, int level, int name, void *value, socklen_t *len) {
     return ::getsockopt(fd, level, name, value, len);
@@ -47,6 +36,10 @@ const evsf_syscalls_t kReal = {evsf::platform_sendfile, ::pread, ::read, ::sendm
 }  // namespace
 
 extern "C" {
+#ifdef EVSF_FAULT_SEAM
 evsf_syscalls_t evsf_sys = kReal;
 void evsf_syscalls_reset(void) { evsf_sys = kReal; }
+#else
+const evsf_syscalls_t evsf_sys = kReal;
+#endif
 }

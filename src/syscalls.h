@@ -5,10 +5,11 @@
  * the engine's only write/writev) and the set-up and clean-up calls (open,
  * close, fstat, fstatfs, fcntl, getsockopt, setsockopt, getsockname), and
  * the library's heap allocations (alloc).  It
- * points at the real calls; tests (which link the static library) swap
- * entries to make sendfile fail with EINVAL, return short, hit EINTR, make
- * open fail with EMFILE, setsockopt(TCP_CORK) with ENOPROTOOPT, and so on.
- * Not exported from the shared library.
+ * points at the real calls; the test build of the engine (EVSF_FAULT_SEAM,
+ * the evsendfile_testing library, never installed) lets tests swap entries
+ * to make sendfile fail with EINVAL, return short, hit EINTR, make open fail
+ * with EMFILE, an allocation fail, and so on.  Not exported from the shared
+ * library, and read-only there.
  *
  * Fields are only ever appended, so code built against an older table keeps
  * compiling. */
@@ -53,10 +54,18 @@ typedef struct evsf_syscalls {
     int (*outq)(int fd, int *bytes);
 } evsf_syscalls_t;
 
-/* The live table.  Tests assign entries and restore them with
+#ifdef EVSF_FAULT_SEAM
+/* The test build of the engine (the evsendfile_testing library that tests/
+ * link): a writable table.  Tests assign entries and restore them with
  * evsf_syscalls_reset(). */
 extern evsf_syscalls_t evsf_sys;
 void evsf_syscalls_reset(void);
+#else
+/* The shipped libraries: the same table, const, so it lives in read-only
+ * memory after relocation (no writable function pointers to overwrite).
+ * What it costs is one indirect call per syscall (bench/RESULTS.md). */
+extern const evsf_syscalls_t evsf_sys;
+#endif
 
 #ifdef __cplusplus
 }

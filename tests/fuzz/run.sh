@@ -50,13 +50,13 @@ build() { # target
         objs=""
         for src in "$ROOT"/src/*.cpp; do
             o=$OUT/obj/$(basename "$src" .cpp).o
-            $CXX $SAN $COMMON -std=c++17 -fvisibility=hidden -I"$ROOT/include" -I"$ROOT/src" $EVENT_CFLAGS \
+            $CXX $SAN $COMMON -std=c++17 -fvisibility=hidden -DEVSF_FAULT_SEAM -I"$ROOT/include" -I"$ROOT/src" $EVENT_CFLAGS \
                 -c "$src" -o "$o"
             objs="$objs $o"
         done
-        $CC $SAN $COMMON -I"$ROOT/include" -I"$ROOT/src" -I"$ROOT/tests" $EVENT_CFLAGS \
+        $CC $SAN $COMMON -DEVSF_FAULT_SEAM -I"$ROOT/include" -I"$ROOT/src" -I"$ROOT/tests" $EVENT_CFLAGS \
             -c "$ROOT/tests/seam.c" -o "$OUT/obj/seam.o"
-        $CC $SAN $COMMON -I"$ROOT/include" -I"$ROOT/src" -I"$ROOT/tests" $EVENT_CFLAGS \
+        $CC $SAN $COMMON -DEVSF_FAULT_SEAM -I"$ROOT/include" -I"$ROOT/src" -I"$ROOT/tests" $EVENT_CFLAGS \
             -c "$HERE/fuzz_engine.c" -o "$OUT/obj/fuzz_engine.o"
         # shellcheck disable=SC2086
         $CXX $SAN "$OUT/obj/fuzz_engine.o" "$OUT/obj/seam.o" $objs $EVENT_LIBS -lpthread -o "$OUT/fuzz_engine" ;;

@@ -1,4 +1,6 @@
-// platform.cpp -- the only file that knows which kernel it runs on.
+// platform_linux.cpp -- platform.hpp for Linux, the one kernel this library
+// is built and tested on (CMakeLists.txt picks this file; another kernel
+// needs a platform_<name>.cpp of its own).
 #include "platform.hpp"
 
 #include <pthread.h>
@@ -11,16 +13,16 @@
 
 #include "syscalls.h"
 
-#if defined(__linux__)
+#include <linux/magic.h>
 #include <linux/sockios.h>
 #include <linux/tls.h>
-#include <sys/ioctl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/sendfile.h>
-#elif defined(__FreeBSD__) || defined(__APPLE__)
-#include <sys/uio.h>
-#endif
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/vfs.h>
 
 #ifndef SOL_TLS
 #define SOL_TLS 282
@@ -29,57 +31,32 @@
 namespace evsf {
 
 ssize_t platform_sendfile(int out_fd, int in_fd, off_t *offset, size_t count) {
-#if defined(__linux__)
     return ::sendfile(out_fd, in_fd, offset, count);
-#elif defined(__FreeBSD__)
-    // FreeBSD: sbytes is valid even on EAGAIN/EBUSY/EINTR; nbytes == 0 means
-    // "to EOF", so never pass 0.
-    if (count == 0) return 0;
-    off_t sbytes = 0;
-    int rc = ::sendfile(in_fd, out_fd, *offset, count, nullptr, &sbytes, 0);
-    if (rc == 0 || sbytes > 0) {
-        *offset += sbytes;
-        return static_cast<ssize_t>(sbytes);
-    }
-    return -1;
-#elif defined(__APPLE__)
-    // macOS: len is in/out; no headers/trailers passed here (the engine
-    // writes head and tail itself), so len is file bytes only.
-    off_t len = static_cast<off_t>(count);
-    int rc = ::sendfile(in_fd, out_fd, *offset, &len, nullptr, 0);
-    if (rc == 0 || len > 0) {
-        *offset += len;
-        return static_cast<ssize_t>(len);
-    }
-    return -1;
-#else
-    (void)out_fd; (void)in_fd; (void)offset; (void)count;
-    errno = ENOSYS;
-    return -1;
-#endif
 }
 
-int platform_outq(int sock, int *bytes) {
-#if defined(__linux__)
-    return ::ioctl(sock, SIOCOUTQ, bytes);
-#else
-    (void)sock;
-    (void)bytes;
-    errno = ENOTTY;
-    return -1;
-#endif
-}
+int platform_outq(int sock, int *bytes) { return ::ioctl(sock, SIOCOUTQ, bytes); }
 
-bool platform_has_sendfile() {
-#if defined(__linux__) || defined(__FreeBSD__) || defined(__APPLE__)
-    return true;
-#else
-    return false;
-#endif
+bool platform_has_sendfile() { return true; }
+
+// /proc, /sys and the pseudo filesystems mounted under /sys (cgroup,
+// debugfs, tracefs, ...) report sizes of 0 or 4096 whatever the content.
+// They all sit on anonymous devices (major 0): a file on a block device
+// needs no fstatfs, which saves a syscall per response for most servers.
+bool platform_size_is_unreliable(int fd, const struct stat &st) {
+    if (major(st.st_dev) != 0) return false;
+    struct statfs fs;
+    if (evsf_sys.fstatfs(fd, &fs) != 0) return false;  // unknown: trust the size
+    switch (static_cast<unsigned long>(fs.f_type)) {
+    case PROC_SUPER_MAGIC: case SYSFS_MAGIC: case CGROUP_SUPER_MAGIC: case CGROUP2_SUPER_MAGIC:
+    case DEBUGFS_MAGIC: case TRACEFS_MAGIC: case SECURITYFS_MAGIC: case PSTOREFS_MAGIC:
+    case EFIVARFS_MAGIC: case BPF_FS_MAGIC:
+        return true;
+    default:
+        return false;
+    }
 }
 
 bool platform_ktls_tx_active(int sock) {
-#if defined(__linux__)
     char ulp[16] = {0};
     socklen_t len = sizeof ulp - 1;
     if (evsf_sys.getsockopt(sock, IPPROTO_TCP, TCP_ULP, ulp, &len) != 0 || std::strcmp(ulp, "tls") != 0)
@@ -88,13 +65,8 @@ bool platform_ktls_tx_active(int sock) {
     unsigned char info[64];
     len = sizeof info;
     return evsf_sys.getsockopt(sock, SOL_TLS, TLS_TX, info, &len) == 0;
-#else
-    (void)sock;
-    return false;
-#endif
 }
 
-#if defined(__linux__)
 // Linux sendfile has no MSG_NOSIGNAL: block SIGPIPE in this thread, and if
 // our call produced one (EPIPE) that was not pending before, consume it.
 SigpipeGuard::SigpipeGuard() {
@@ -121,10 +93,5 @@ SigpipeGuard::~SigpipeGuard() {
     }
     if (restore_mask_) pthread_sigmask(SIG_SETMASK, &old_, nullptr);
 }
-#else
-// The BSDs and macOS: SO_NOSIGPIPE is set on the socket by the engine.
-SigpipeGuard::SigpipeGuard() {}
-SigpipeGuard::~SigpipeGuard() {}
-#endif
 
 }  // namespace evsf
