@@ -88,7 +88,7 @@ static int prefix_ci(const char *p, size_t n, const char *lit) {
 static void check_model(const struct request *r, const char *buf) {
     const char *end = buf + r->head_len, *line = buf;
     while (*line == '\r' || *line == '\n') line++;
-    const char *t = memchr(line, ' ', (size_t)(end - line)) + 1;
+    const char *t = (const char *)memchr(line, ' ', (size_t)(end - line)) + 1;
     const char *te = memchr(t, ' ', (size_t)(end - t));
     if (*t != '/') {
         size_t tl = (size_t)(te - t);
@@ -105,8 +105,8 @@ static void check_model(const struct request *r, const char *buf) {
     } else {
         FUZZ_CHECK(r->target.p == t && r->target.p + r->target.n == te, "origin-form target changed");
     }
-    int close = 0, inm = 0;
-    for (line = memchr(te, '\n', (size_t)(end - te)) + 1; line < end;) {
+    int closing = 0, inm = 0;
+    for (line = (const char *)memchr(te, '\n', (size_t)(end - te)) + 1; line < end;) {
         const char *nl = memchr(line, '\n', (size_t)(end - line));
         if (prefix_ci(line, (size_t)(nl - line), "if-none-match:")) inm++;
         if (prefix_ci(line, (size_t)(nl - line), "connection:")) {
@@ -118,12 +118,12 @@ static void check_model(const struct request *r, const char *buf) {
                 const char *e = p;
                 while (s < e && (*s == ' ' || *s == '\t')) s++;
                 while (e > s && (e[-1] == ' ' || e[-1] == '\t')) e--;
-                if (e - s == 5 && prefix_ci(s, 5, "close")) close = 1;
+                if (e - s == 5 && prefix_ci(s, 5, "close")) closing = 1;
             }
         }
         line = nl + 1;
     }
-    if (close) FUZZ_CHECK(r->keep_alive == 0, "keep-alive despite a Connection: close line");
+    if (closing) FUZZ_CHECK(r->keep_alive == 0, "keep-alive despite a Connection: close line");
     FUZZ_CHECK(r->if_none_match_lines == inm, "%d If-None-Match lines kept of %d", r->if_none_match_lines, inm);
 }
 

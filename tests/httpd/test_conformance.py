@@ -165,6 +165,13 @@ def test_repeated_if_none_match_lines_form_one_list(server):
     assert st == 200 and body == HELLO
 
 
+def test_more_than_eight_if_none_match_lines_are_400(server):
+    lines = b"".join(b'If-None-Match: "e%d"\r\n' % i for i in range(8))
+    assert get(server, b"/hello.txt", lines)[0] == 200
+    st, h, _, _ = get(server, b"/hello.txt", lines + b'If-None-Match: "e8"\r\n')
+    assert st == 400 and h["connection"] == ["close"]
+
+
 # ------------------------------------------------------------ HTTP dates
 
 def test_if_modified_since_accepts_all_three_date_forms(server, docroot):
