@@ -17,6 +17,8 @@
  * Every cell is checked against the sink's byte counts per connection.
  * Contenders of a workload are interleaved round by round, their order
  * rotating; the table shows medians and the median of per-round ratios.
+ * CPU is the sending thread's (getrusage RUSAGE_THREAD, user + system), per
+ * GB sent and per transfer.
  *
  * Usage: core_bench [--rounds N] [--quick] [--transfers N] [--large-mib N]
  *                   [--only SUBSTRING] [--contender NAME] [--csv FILE] [--dir DIR]
@@ -109,7 +111,7 @@ struct workload {
 };
 
 struct cell {
-    double gbps[MAX_ROUNDS], tps[MAX_ROUNDS], cpu[MAX_ROUNDS];
+    double gbps[MAX_ROUNDS], tps[MAX_ROUNDS], cpu[MAX_ROUNDS], cpu_xfer[MAX_ROUNDS]; /* s/GB, us/transfer */
     long note;
 };
 
@@ -155,6 +157,7 @@ static void measure(const struct workload *w, int which, int file_fd, struct sin
     out->gbps[round] = (double)want / wall / 1e9;
     out->tps[round] = w->transfers / wall;
     out->cpu[round] = cpu / ((double)want / 1e9);
+    out->cpu_xfer[round] = cpu / w->transfers * 1e6;
     out->note += note;
 }
 
@@ -177,8 +180,8 @@ static void report(const struct workload *w, struct cell *cells, int rounds, FIL
     printf("\n== %s: %d x %llu B%s over %d connection%s%s; ratios vs %s, per round ==\n", w->name,
            w->transfers, (unsigned long long)w->size, w->with_head ? " + 200 B head" : "", w->conns,
            w->conns > 1 ? "s" : "", w->sink_reads ? ", sink read()s" : "", ref_name[w->ref]);
-    printf("%-16s %8s %7s %12s %9s %9s %9s %s\n", "contender", "GB/s", "spread", "transfers/s", "CPU s/GB",
-           "GB/s÷ref", "CPU÷ref", "note");
+    printf("%-16s %8s %7s %12s %9s %10s %9s %9s %s\n", "contender", "GB/s", "spread", "transfers/s", "CPU s/GB",
+           "CPU µs/xfer", "GB/s÷ref", "CPU÷ref", "note");
     for (int m = 0; m < w->n_members; m++) {
         double ratio[MAX_ROUNDS], cratio[MAX_ROUNDS];
         for (int r = 0; r < rounds; r++) {
@@ -195,13 +198,14 @@ static void report(const struct workload *w, struct cell *cells, int rounds, FIL
         char note[64] = "";
         if (cells[m].note && !strncmp(name, "evbuf-", 6))
             snprintf(note, sizeof note, "%ld false EOFs", cells[m].note);
-        printf("%-16s %8.3f %6.0f%% %12.0f %9.3f %9.3f %9.3f %s\n", name, g, 100 * (hi - lo) / g,
-               median(cells[m].tps, rounds), median(cells[m].cpu, rounds), median(ratio, rounds),
-               median(cratio, rounds), note);
+        printf("%-16s %8.3f %6.0f%% %12.0f %9.3f %11.2f %9.3f %9.3f %s\n", name, g, 100 * (hi - lo) / g,
+               median(cells[m].tps, rounds), median(cells[m].cpu, rounds), median(cells[m].cpu_xfer, rounds),
+               median(ratio, rounds), median(cratio, rounds), note);
         if (csv)
             for (int r = 0; r < rounds; r++)
-                fprintf(csv, "%s,%llu,%d,%d,%s,%d,%.6f,%.1f,%.6f\n", w->name, (unsigned long long)w->size,
-                        w->conns, w->transfers, name, r, cells[m].gbps[r], cells[m].tps[r], cells[m].cpu[r]);
+                fprintf(csv, "%s,%llu,%d,%d,%s,%d,%.6f,%.1f,%.6f,%.3f\n", w->name, (unsigned long long)w->size,
+                        w->conns, w->transfers, name, r, cells[m].gbps[r], cells[m].tps[r], cells[m].cpu[r],
+                        cells[m].cpu_xfer[r]);
     }
     fflush(stdout);
 }
@@ -324,7 +328,7 @@ int main(int argc, char **argv) {
     if (csv_path) {
         csv = fopen(csv_path, "w");
         if (!csv) die(csv_path);
-        fprintf(csv, "workload,size,conns,transfers,contender,round,gbps,tps,cpu_s_per_gb\n");
+        fprintf(csv, "workload,size,conns,transfers,contender,round,gbps,tps,cpu_s_per_gb,cpu_us_per_transfer\n");
     }
     struct sink sk;
     sink_start(&sk);

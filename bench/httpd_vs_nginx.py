@@ -9,7 +9,11 @@ One run starts three servers over the same files:
 and drives each with wrk at several file sizes and concurrencies.  The
 contenders are interleaved (their order rotates every round) over ROUNDS
 rounds; the table shows medians and the ratio ours / the better nginx
-(plus ours-copy / nginx-copy, the same method on both sides).
+(plus ours-copy / nginx-copy, the same method on both sides).  A second
+table gives each server's CPU time during the wrk run (utime + stime from
+/proc/PID/stat, summed over the server's processes -- nginx's master and
+worker -- and all their threads) per GB sent and per request, with the
+ratio ours / the nginx that used less.
 
 Usage (as root, for nginx; needs nginx-light and wrk):
     bench/httpd_vs_nginx.py [--markdown FILE]
@@ -91,6 +95,11 @@ def human(n):
     return "%d B" % n
 
 
+def num(x):
+    """Three significant digits, never an exponent."""
+    return "%.0f" % x if x >= 100 else "%.3g" % x
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -144,6 +153,34 @@ def start_ours(root, *extra):
     return p, port
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """utime + stime of pid and every process below it (nginx: master + worker),
+    threads included (a process's stat counts all of its threads)."""
+    stats = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone meanwhile
+            stats[int(d)] = (int(fields[1]), int(fields[11]) + int(fields[12]))  # ppid, utime + stime
+    family, ticks = {pid}, 0
+    grew = True
+    while grew:
+        grew = False
+        for p, (ppid, _) in stats.items():
+            if ppid in family and p not in family:
+                family.add(p)
+                grew = True
+    for p in family:
+        ticks += stats.get(p, (0, 0))[1]
+    return ticks / TICK
+
+
 def wrk(port, size, conns, lua, duration):
     threads = 1 if conns == 1 else 2
     r = subprocess.run(["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % duration, "--timeout", "10s",
@@ -153,7 +190,7 @@ def wrk(port, size, conns, lua, duration):
     if not m:
         sys.exit("wrk failed: " + r.stdout + r.stderr)
     reqs, nbytes, usec, errors = map(int, m.groups())
-    return reqs / (usec / 1e6), nbytes / (usec / 1e6) / 1e6, errors
+    return reqs / (usec / 1e6), nbytes / (usec / 1e6) / 1e6, errors, reqs, nbytes
 
 
 def main():
@@ -172,30 +209,36 @@ def main():
         lua = os.path.join(tmp, "report.lua")
         with open(lua, "w") as f:
             f.write(WRK_LUA)
-        contenders = {}
+        contenders, pids = {}, {}
         p, port = start_ours(root)
         procs.append(p)
-        contenders["ours"] = port
+        contenders["ours"], pids["ours"] = port, p.pid
         p, port = start_ours(root, "--no-sendfile")
         procs.append(p)
-        contenders["ours-copy"] = port
+        contenders["ours-copy"], pids["ours-copy"] = port, p.pid
         for name, sf in (("nginx-sf", "on"), ("nginx-copy", "off")):
             p, port = start_nginx(tmp, root, name, sf)
             procs.append(p)
-            contenders[name] = port
+            contenders[name], pids[name] = port, p.pid
         names = list(contenders)
         for name in names:  # warm-up, not recorded
             wrk(contenders[name], SIZES[0], 32, lua, 1)
 
         results = {}  # (size, conns, name) -> [(rps, mbs)]
+        cpu = {}  # (size, conns, name) -> [(CPU s per GB, CPU us per request)]
         errors = {}
         for rnd in range(ROUNDS):
             for size in SIZES:
                 for conns in CONNS:
                     order = names[rnd % len(names):] + names[:rnd % len(names)]
                     for name in order:
-                        rps, mbs, err = wrk(contenders[name], size, conns, lua, DURATION)
+                        c0 = cpu_seconds(pids[name])
+                        rps, mbs, err, reqs, nbytes = wrk(contenders[name], size, conns, lua, DURATION)
+                        used = cpu_seconds(pids[name]) - c0
                         results.setdefault((size, conns, name), []).append((rps, mbs))
+                        cpu.setdefault((size, conns, name), []).append(
+                            (used / (nbytes / 1e9) if nbytes else float("nan"),
+                             used / reqs * 1e6 if reqs else float("nan")))
                         errors[name] = errors.get(name, 0) + err
                     print("round %d/%d  %-8s c=%-4d " % (rnd + 1, ROUNDS, human(size), conns) +
                           "  ".join("%s %.0f MB/s" % (n, results[(size, conns, n)][-1][1]) for n in names),
@@ -224,7 +267,34 @@ def main():
                        ROUNDS, DURATION, statistics.geometric_mean(ratios), min(ratios),
                        statistics.geometric_mean(copy_ratios), min(copy_ratios),
                        ", ".join("%s %d" % kv for kv in errors.items())))
-        text = "\n".join(lines) + "\n\n" + summary + "\n"
+        cpu_lines = ["| size | conns | ours CPU s/GB | µs/req | nginx sendfile s/GB | µs/req | nginx copy s/GB"
+                     " | µs/req | ours-copy s/GB | µs/req | **ours / leaner nginx** | ours-copy / nginx-copy |",
+                     "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        cpu_ratios, cpu_copy_ratios = [], []
+        for size in SIZES:
+            for conns in CONNS:
+                med = {n: (statistics.median(g for g, _ in cpu[(size, conns, n)]),
+                           statistics.median(r for _, r in cpu[(size, conns, n)])) for n in names}
+                lean = min(med["nginx-sf"][0], med["nginx-copy"][0])
+                ratio = med["ours"][0] / lean if lean else float("nan")
+                copy_ratio = med["ours-copy"][0] / med["nginx-copy"][0] if med["nginx-copy"][0] else float("nan")
+                cpu_ratios.append(ratio)
+                cpu_copy_ratios.append(copy_ratio)
+                cpu_lines.append("| %s | %d | %s | **%.2f** | %.2f |" % (
+                    human(size), conns, " | ".join("%s | %s" % (num(med[n][0]), num(med[n][1])) for n in
+                                                   ("ours", "nginx-sf", "nginx-copy", "ours-copy")),
+                    ratio, copy_ratio))
+        finite = [r for r in cpu_ratios if r == r and r > 0]
+        finite_copy = [r for r in cpu_copy_ratios if r == r and r > 0]
+        cpu_summary = ("server CPU (utime + stime of all its processes and threads, /proc, %d Hz ticks) during"
+                       " each wrk run, medians of %d rounds; ratio = ours CPU per GB / the nginx with less"
+                       " (lower is better; the same ratio per request at a fixed size); geometric mean %s"
+                       " (ours-copy / nginx-copy: %s)" % (
+                           TICK, ROUNDS,
+                           "%.2f" % statistics.geometric_mean(finite) if finite else "n/a",
+                           "%.2f" % statistics.geometric_mean(finite_copy) if finite_copy else "n/a"))
+        text = ("\n".join(lines) + "\n\n" + summary + "\n\n" + "\n".join(cpu_lines) + "\n\n" +
+                cpu_summary + "\n")
         print(text)
         if md_out:
             with open(md_out, "w") as f:

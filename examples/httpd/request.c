@@ -37,7 +37,24 @@ static int list_has(struct slice v, const char *token) {
     return 0;
 }
 
-static int parse_request_line(const char *p, const char *eol, struct request *req) {
+/* absolute-form (RFC 9112 3.2.2): "http://authority/path?query" is served as
+ * its origin-form "/path?query"; the authority takes the place of Host. */
+static int absolute_form(struct slice *target, struct slice *authority) {
+    const char *p = target->p, *end = p + target->n;
+    size_t skip = 0;
+    if (target->n > 7 && strncasecmp(p, "http://", 7) == 0) skip = 7;
+    else if (target->n > 8 && strncasecmp(p, "https://", 8) == 0) skip = 8;
+    if (skip == 0) return 400; /* no other form is for an origin server */
+    const char *a = p + skip, *q = a;
+    while (q < end && *q != '/' && *q != '?' && *q != '#') q++;
+    if (q == a || memchr(a, '@', (size_t)(q - a)) != NULL) return 400; /* no host; userinfo (RFC 9110 4.2.4) */
+    *authority = (struct slice){a, (size_t)(q - a)};
+    if (q < end && *q == '/') *target = (struct slice){q, (size_t)(end - q)};
+    else *target = (struct slice){"/", 1}; /* an empty path is "/" */
+    return 0;
+}
+
+static int parse_request_line(const char *p, const char *eol, struct request *req, struct slice *authority) {
     const char *sp1 = memchr(p, ' ', (size_t)(eol - p));
     if (sp1 == NULL || sp1 == p) return 400;
     const char *t = sp1 + 1;
@@ -47,9 +64,9 @@ static int parse_request_line(const char *p, const char *eol, struct request *re
         if (!is_tchar((unsigned char)*q)) return 400;
     for (const char *q = t; q < sp2; q++)
         if ((unsigned char)*q <= 0x20 || (unsigned char)*q >= 0x7f) return 400;
-    if (*t != '/') return 400; /* origin-form only */
     req->method = (struct slice){p, (size_t)(sp1 - p)};
     req->target = (struct slice){t, (size_t)(sp2 - t)};
+    if (*t != '/' && absolute_form(&req->target, authority) != 0) return 400;
     const char *v = sp2 + 1;
     size_t vl = (size_t)(eol - v);
     if (vl != 8 || memcmp(v, "HTTP/", 5) != 0 || v[6] != '.' || v[5] < '0' || v[5] > '9' ||
@@ -69,7 +86,8 @@ static int keep(struct slice *dst, struct slice val) {
 
 int request_parse(const char *buf, size_t len, int full, struct request *req) {
     const char *p = buf, *end = buf + len, *next;
-    struct slice connection = {NULL, 0}, content_length = {NULL, 0};
+    struct slice authority = {NULL, 0}, content_length = {NULL, 0};
+    int conn_close = 0, conn_keep_alive = 0; /* some Connection line lists the option */
     memset(req, 0, sizeof *req);
 
     while (p < end && (*p == '\r' || *p == '\n')) p++; /* stray CRLFs between requests */
@@ -84,7 +102,7 @@ int request_parse(const char *buf, size_t len, int full, struct request *req) {
         return PARSE_AGAIN;
     }
     if ((size_t)(eol - p) > REQUEST_LINE_MAX) return 414;
-    int st = parse_request_line(p, eol, req);
+    int st = parse_request_line(p, eol, req, &authority);
     if (st != 0) return st;
 
     int nheaders = 0;
@@ -106,16 +124,23 @@ int request_parse(const char *buf, size_t len, int full, struct request *req) {
         if (slice_is(name, "host")) st = keep(&req->host, val);
         else if (slice_is(name, "range")) st = keep(&req->range, val);
         else if (slice_is(name, "if-modified-since")) st = keep(&req->if_modified_since, val);
-        else if (slice_is(name, "if-none-match")) st = keep(&req->if_none_match, val);
+        else if (slice_is(name, "if-none-match")) {
+            if (req->if_none_match_lines == REQUEST_LIST_LINES) return 400;
+            req->if_none_match[req->if_none_match_lines++] = val; /* lines of one list */
+        }
         else if (slice_is(name, "if-range")) st = keep(&req->if_range, val);
         else if (slice_is(name, "content-length")) st = keep(&content_length, val);
         else if (slice_is(name, "transfer-encoding")) req->has_body = 1;
-        else if (slice_is(name, "connection")) connection = val; /* several: the last decides */
+        else if (slice_is(name, "connection")) { /* lines of one list: a close anywhere wins */
+            conn_close |= list_has(val, "close");
+            conn_keep_alive |= list_has(val, "keep-alive");
+        }
         if (st != 0) return st;
     }
     req->head_len = (size_t)(next - buf);
 
-    if (req->minor >= 1 && req->host.p == NULL) return 400;
+    if (req->minor >= 1 && req->host.p == NULL) return 400; /* required even beside an authority */
+    if (authority.p != NULL) req->host = authority;
     if (content_length.p != NULL) {
         if (content_length.n == 0 || content_length.n > 18) return 400;
         for (size_t i = 0; i < content_length.n; i++)
@@ -123,10 +148,6 @@ int request_parse(const char *buf, size_t len, int full, struct request *req) {
         for (size_t i = 0; i < content_length.n; i++)
             if (content_length.p[i] != '0') req->has_body = 1;
     }
-    req->keep_alive = req->minor >= 1 ? 1 : 0;
-    if (connection.p != NULL) {
-        if (list_has(connection, "close")) req->keep_alive = 0;
-        else if (list_has(connection, "keep-alive")) req->keep_alive = 1;
-    }
+    req->keep_alive = conn_close ? 0 : conn_keep_alive ? 1 : req->minor >= 1;
     return PARSE_OK;
 }

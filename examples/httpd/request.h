@@ -8,6 +8,7 @@
 
 #define REQUEST_LINE_MAX 4096 /* 414 beyond it */
 #define REQUEST_HEADERS_MAX 100
+#define REQUEST_LIST_LINES 8 /* field lines kept of one list header (400 beyond) */
 
 struct slice {
     const char *p; /* NULL when absent */
@@ -15,11 +16,16 @@ struct slice {
 };
 
 struct request {
-    struct slice method, target;
+    struct slice method;
+    struct slice target;     /* origin-form: an absolute-form target's path and query,
+                              * or "/" (static) when its path is empty */
     int          minor;      /* HTTP/1.<minor> */
-    int          keep_alive; /* from version + Connection */
+    int          keep_alive; /* from version + every Connection line */
     int          has_body;   /* Content-Length > 0 or Transfer-Encoding */
-    struct slice host, range, if_modified_since, if_none_match, if_range;
+    struct slice host;       /* an absolute-form target's authority, else the Host header */
+    struct slice range, if_modified_since, if_range;
+    struct slice if_none_match[REQUEST_LIST_LINES]; /* its field lines, in order: one list */
+    int          if_none_match_lines;
     size_t       head_len;   /* bytes of the head, including the blank line */
 };
 

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "mime.h"
@@ -61,16 +62,96 @@ void http_date(time_t t, char out[64]) {
     strftime(out, 64, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
 
-/* IMF-fixdate only (what every client sends); -1 if it is not one. */
+static int month_of(const char *p) { /* 0..11, or -1 */
+    static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    for (int m = 0; m < 12; m++)
+        if (strncasecmp(p, names + 3 * m, 3) == 0) return m;
+    return -1;
+}
+
+/* Is [p, p+n) a day name: "Sun" (full: "Sunday")? */
+static int is_day(const char *p, size_t n, int full) {
+    static const char *const names[7] = {"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
+                                         "Saturday"};
+    for (int d = 0; d < 7; d++)
+        if ((full ? strlen(names[d]) : 3) == n && strncasecmp(p, names[d], n) == 0) return 1;
+    return 0;
+}
+
+/* n decimal digits at p, or -1. */
+static int digits(const char *p, int n) {
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') return -1;
+        v = v * 10 + (p[i] - '0');
+    }
+    return v;
+}
+
+/* "hh:mm:ss" into tm; 0 or -1. */
+static int clock_of(const char *p, struct tm *tm) {
+    if (p[2] != ':' || p[5] != ':') return -1;
+    tm->tm_hour = digits(p, 2);
+    tm->tm_min = digits(p + 3, 2);
+    tm->tm_sec = digits(p + 6, 2);
+    return tm->tm_hour < 0 || tm->tm_hour > 23 || tm->tm_min < 0 || tm->tm_min > 59 || tm->tm_sec < 0 ||
+                   tm->tm_sec > 60 ? -1 : 0;
+}
+
+/* An HTTP-date in any of its three forms (RFC 9110 5.6.7), exactly:
+ *   IMF-fixdate  "Sun, 06 Nov 1994 08:49:37 GMT"
+ *   RFC 850      "Sunday, 06-Nov-94 08:49:37 GMT"
+ *   asctime      "Sun Nov  6 08:49:37 1994"
+ * The day name is not checked against the date.  -1 if it is none of them. */
 static time_t parse_http_date(struct slice s) {
-    char tmp[64];
+    char b[40];
     struct tm tm;
-    if (s.n == 0 || s.n >= sizeof tmp) return -1;
-    memcpy(tmp, s.p, s.n);
-    tmp[s.n] = '\0';
+    if (s.p == NULL || s.n < 24 || s.n >= sizeof b) return -1;
+    memcpy(b, s.p, s.n);
+    b[s.n] = '\0'; /* every field below is checked before the next is read: no overrun */
     memset(&tm, 0, sizeof tm);
-    const char *end = strptime(tmp, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    if (end == NULL || *end != '\0') return -1;
+    const char *comma = memchr(b, ',', s.n);
+    if (s.n == 29 && comma == b + 3) { /* IMF-fixdate */
+        if (!is_day(b, 3, 0) || b[4] != ' ' || b[7] != ' ' || b[11] != ' ' || b[16] != ' ' ||
+            strcmp(b + 25, " GMT") != 0)
+            return -1;
+        tm.tm_mday = digits(b + 5, 2);
+        tm.tm_mon = month_of(b + 8);
+        tm.tm_year = digits(b + 12, 4) - 1900;
+        if (tm.tm_year < -1900 || clock_of(b + 17, &tm) != 0) return -1;
+    } else if (comma != NULL && comma >= b + 6 && b + s.n - comma == 24) { /* RFC 850 */
+        const char *d = comma + 1;
+        if (!is_day(b, (size_t)(comma - b), 1) || d[0] != ' ' || d[3] != '-' || d[7] != '-' || d[10] != ' ' ||
+            strcmp(d + 19, " GMT") != 0)
+            return -1;
+        tm.tm_mday = digits(d + 1, 2);
+        tm.tm_mon = month_of(d + 4);
+        int yy = digits(d + 8, 2);
+        if (yy < 0 || clock_of(d + 11, &tm) != 0) return -1;
+        /* Two digits: the year within 50 years from now with those digits;
+         * one more than 50 years ahead is the one a century before. */
+        struct tm now;
+        time_t t = time(NULL);
+        gmtime_r(&t, &now);
+        int year = (now.tm_year + 1900) / 100 * 100 + yy;
+        if (year > now.tm_year + 1900 + 50) year -= 100;
+        else if (year <= now.tm_year + 1900 - 50) year += 100;
+        tm.tm_year = year - 1900;
+    } else if (s.n == 24 && comma == NULL) { /* asctime */
+        if (!is_day(b, 3, 0) || b[3] != ' ' || b[7] != ' ' || b[10] != ' ' || b[19] != ' ') return -1;
+        tm.tm_mon = month_of(b + 4);
+        tm.tm_mday = b[8] == ' ' ? digits(b + 9, 1) : digits(b + 8, 2);
+        tm.tm_year = digits(b + 20, 4) - 1900;
+        if (tm.tm_year < -1900 || clock_of(b + 11, &tm) != 0) return -1;
+    } else {
+        return -1;
+    }
+    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int y = tm.tm_year + 1900;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (tm.tm_mon < 0 || tm.tm_mday < 1 || tm.tm_mday > mdays[tm.tm_mon] ||
+        (tm.tm_mon == 1 && tm.tm_mday == 29 && !leap))
+        return -1;
     return timegm(&tm);
 }
 
@@ -121,7 +202,7 @@ static int status_for_errno(int err) {
 
 /* ---------------------------------------------------- validators */
 
-/* If-None-Match: a list of entity tags or "*"; weak comparison. */
+/* One If-None-Match line: a list of entity tags or "*"; weak comparison. */
 static int etag_listed(struct slice v, const char *etag) {
     const char *p = v.p, *end = v.p + v.n;
     size_t el = strlen(etag);
@@ -156,13 +237,30 @@ static int is_method(struct slice m, const char *name) {
     return m.n == strlen(name) && memcmp(m.p, name, m.n) == 0; /* methods are case-sensitive */
 }
 
-/* A directory without its trailing slash: redirect, so relative links work. */
-static int redirect_to_dir(struct conn *c, const struct request *req) {
-    const char *t = req->target.p;
-    size_t pl = strcspn(t, "?# \r\n");
-    if (pl > req->target.n) pl = req->target.n;
-    char loc[REQUEST_LINE_MAX + 64];
-    snprintf(loc, sizeof loc, "Location: %.*s/%.*s\r\n", (int)pl, t, (int)(req->target.n - pl), t + pl);
+/* A directory without its trailing slash: redirect, so relative links work.
+ * The Location is built from the normalised path `rel`, %-encoding every byte
+ * outside RFC 3986's pchar: it starts with exactly one '/' and has no '\\'
+ * (which browsers read as '/'), so it can never name another host, whatever
+ * "//host", "/%2F/host" or "/\\host" the request said.  The query is kept. */
+static int redirect_to_dir(struct conn *c, const struct request *req, const char *rel) {
+    static const char hex[] = "0123456789ABCDEF";
+    char loc[sizeof "Location: /" + 3 * PATH_MAX + REQUEST_LINE_MAX + 8];
+    size_t n = (size_t)snprintf(loc, sizeof loc, "Location: /");
+    for (const char *p = strcmp(rel, ".") == 0 ? "" : rel; *p != '\0'; p++) {
+        unsigned char b = (unsigned char)*p;
+        if ((b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') ||
+            strchr("-._~!$&'()*+,;=:@/", b) != NULL) {
+            loc[n++] = (char)b;
+        } else {
+            loc[n++] = '%';
+            loc[n++] = hex[b >> 4];
+            loc[n++] = hex[b & 15];
+        }
+    }
+    if (n > sizeof "Location: /" - 1) loc[n++] = '/';
+    size_t pl = 0; /* the query (and a fragment) follow as they came */
+    while (pl < req->target.n && req->target.p[pl] != '?' && req->target.p[pl] != '#') pl++;
+    snprintf(loc + n, sizeof loc - n, "%.*s\r\n", (int)(req->target.n - pl), req->target.p + pl);
     return send_simple(c, 301, req->minor, loc);
 }
 
@@ -180,7 +278,7 @@ static int open_file(struct conn *c, const struct request *req, char *rel, size_
     }
     if (S_ISDIR(st->st_mode)) {
         close(fd);
-        if (!slash) return redirect_to_dir(c, req) < 0 ? OPEN_FAILED : OPEN_REDIRECTED;
+        if (!slash) return redirect_to_dir(c, req, rel) < 0 ? OPEN_FAILED : OPEN_REDIRECTED;
         size_t n = strlen(rel);
         if (strcmp(rel, ".") == 0) n = 0;
         if (n + sizeof "/index.html" > cap) return -414;
@@ -218,11 +316,10 @@ int respond(struct conn *c, const struct request *req) {
                  (int)(req->target.n > 120 ? 120 : req->target.n), req->target.p, req->minor);
     conn_set_keep_alive(c, req->keep_alive);
 
-    if (req->has_body) { /* we read no bodies: the rest of the stream is not a request */
-        conn_set_keep_alive(c, 0);
-        return send_simple(c, 413, req->minor, NULL);
-    }
+    /* We read no bodies: after one, the rest of the stream is not a request. */
+    if (req->has_body) conn_set_keep_alive(c, 0);
     if (!get && !head) return send_simple(c, 405, req->minor, "Allow: GET, HEAD\r\n");
+    if (req->has_body) return send_simple(c, 413, req->minor, NULL);
 
     char rel[PATH_MAX];
     int slash;
@@ -244,8 +341,9 @@ int respond(struct conn *c, const struct request *req) {
     snprintf(validators, sizeof validators, "Last-Modified: %s\r\nETag: %s\r\n", lastmod, etag);
 
     /* If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2). */
-    if (req->if_none_match.p != NULL) {
-        if (etag_listed(req->if_none_match, etag)) return send_simple(c, 304, req->minor, validators);
+    if (req->if_none_match_lines > 0) {
+        for (int i = 0; i < req->if_none_match_lines; i++)
+            if (etag_listed(req->if_none_match[i], etag)) return send_simple(c, 304, req->minor, validators);
     } else if (req->if_modified_since.p != NULL) {
         time_t ims = parse_http_date(req->if_modified_since);
         if (ims != -1 && sb.st_mtime <= ims) return send_simple(c, 304, req->minor, validators);

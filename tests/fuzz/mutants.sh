@@ -38,6 +38,8 @@ mutant() {
 mutant request examples/httpd/request.c \
     "s/if ((unsigned char)\*q < 0x20 \&\& \*q != '\\\\t') return 400;/if ((unsigned char)*q < 0x0d \&\& *q != '\\\\t') return 400;/" \
     "header values may carry CR"
+mutant request examples/httpd/request.c 's/conn_close |= list_has/conn_close = list_has/' \
+    "only the last Connection line decides"
 mutant range examples/httpd/range.c 's/spec\[i\].first <= out\[n - 1\].last + 1/spec[i].first <= out[n - 1].last/' \
     "adjacent ranges are not merged"
 mutant range examples/httpd/range.c 's/r.first = b >= size ? 0 : size - b;/r.first = b >= size ? 0 : size - b + (b == 3);/' \

@@ -628,8 +628,11 @@ TRAVERSAL = [
     ("/sub/%2e%2e%2f%2e%2e%2fetc/passwd", {400}),
     ("/escape.txt", {403}), ("/abs-escape.txt", {403}), ("/escape-dir/secret.txt", {403}),
     ("/passwd-link", {403}), ("/loop-link", {403}),
-    ("http://t/../outside/secret.txt", {400}),          # absolute-form: origin-form only
-    ("http://t/etc/passwd", {400}),
+    ("http://t/../outside/secret.txt", {400}),          # absolute-form: its path, same rules
+    ("http://t/etc/passwd", {404}),
+    ("http://t//etc/passwd", {404}),
+    ("http://t/escape.txt", {403}),
+    ("file:///etc/passwd", {400}),                      # only http(s) URIs
     ("*", {400}),
     ("/..", {400}), ("/.", {301}),
 ]
