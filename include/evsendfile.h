@@ -252,8 +252,8 @@ typedef void (*sf_done_cb)(sf_transfer_t *t, int status, uint64_t body_sent, voi
  * when truncating at arbitrary lengths).  Replace served files with
  * rename(2), as deployment tools do.
  *
- * The event_base: cancel every transfer on `base` (sf_cancel) before
- * event_base_free(base).  A transfer still pending when its base is freed
+ * The event_base: cancel every transfer on `base` (sf_cancel, or all at once
+ * with sf_cancel_all) before event_base_free(base).  A transfer still pending when its base is freed
  * leaks its memory and a library-opened fd, and sf_cancel afterwards would
  * touch the freed base.
  *
@@ -276,6 +276,17 @@ SF_EXTERN int sf_send_async(struct event_base *base, int sock, const sf_region_t
  * Calling it after `done` has returned is undefined behaviour (the handle is gone).
  */
 SF_EXTERN int sf_cancel(sf_transfer_t *t);
+
+/*
+ * Cancels every transfer running on `base` (as sf_cancel does, one by one:
+ * their `done` never runs, library-opened fds are closed) and returns how
+ * many; for a server shutting down before event_base_free(base).  Only
+ * transfers started on `base`: the worker's are sf_worker_free's business.
+ * A transfer whose `done` is running (the call comes from a done callback)
+ * is left to finish.  Call on the thread that runs `base`.
+ *   -EINVAL    base is NULL
+ */
+SF_EXTERN int sf_cancel_all(struct event_base *base);
 
 /* Region bytes delivered so far (for progress reporting). */
 SF_EXTERN uint64_t sf_transfer_body_sent(const sf_transfer_t *t);

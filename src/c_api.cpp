@@ -108,6 +108,11 @@ int sf_cancel(sf_transfer_t *t) {
     return guarded([&] { return transfer_of(t)->cancel(); });
 }
 
+int sf_cancel_all(struct event_base *base) {
+    if (base == nullptr) return -EINVAL;
+    return Transfer::cancel_all(base);
+}
+
 uint64_t sf_transfer_body_sent(const sf_transfer_t *t) { return t ? transfer_of(t)->body_sent() : 0; }
 
 int sf_worker_new(sf_worker_t **out) {

@@ -138,6 +138,45 @@ void Transfer::complete(int status) noexcept {
     delete this;
 }
 
+namespace {
+
+// Collects up to kBatch distinct transfers whose events are on a base.
+struct Batch {
+    static constexpr int kBatch = 64;
+    Transfer *found[kBatch];
+    int n = 0;
+    void (*ours)(evutil_socket_t, short, void *);
+};
+
+int collect(const struct event_base *, const struct event *ev, void *arg) {
+    Batch *b = static_cast<Batch *>(arg);
+    if (event_get_callback(ev) != b->ours) return 0;
+    Transfer *t = static_cast<Transfer *>(event_get_callback_arg(ev));
+    for (int i = 0; i < b->n; i++)
+        if (b->found[i] == t) return 0;  // its other event (a pipe source's EV_READ)
+    b->found[b->n++] = t;
+    return b->n == Batch::kBatch;  // full: stop, cancel these, look again
+}
+
+}  // namespace
+
+int Transfer::cancel_all(struct event_base *base) noexcept {
+    // libevent forbids removing events while it walks them: collect a batch,
+    // then cancel it, until a walk finds none.
+    int cancelled = 0;
+    for (;;) {
+        Batch b;
+        b.ours = on_ready;
+        event_base_foreach_event(base, collect, &b);
+        int skipped = 0;
+        for (int i = 0; i < b.n; i++) {
+            if (b.found[i]->cancel() == 0) cancelled++;
+            else skipped++;  // in its own done: it is released when done returns
+        }
+        if (b.n == skipped) return cancelled;
+    }
+}
+
 int Transfer::cancel() noexcept {
     if (in_done_) return -EALREADY;
     delete this;  // event_free removes the events, ~Job closes the fd and uncorks

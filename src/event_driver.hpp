@@ -30,6 +30,8 @@ public:
     // See sf_cancel.  A transfer that was created but never begun may be
     // cancelled too (it then never touched the socket).
     int cancel() noexcept;
+    // See sf_cancel_all: cancels every transfer whose events are on `base`.
+    static int cancel_all(struct event_base *base) noexcept;
     uint64_t body_sent() const { return job_->body_sent(); }
     ~Transfer();
     // Allocated by create() with alloc_bytes, with libevent's event after it.

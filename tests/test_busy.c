@@ -123,10 +123,82 @@ static void test_stepping_claims_until_done_or_free(void **state) {
     for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) close(fds[i]);
 }
 
+static void must_not_run(sf_transfer_t *t, int status, uint64_t sent, void *arg) {
+    (void)t; (void)status; (void)sent; (void)arg;
+    fail_msg("done ran for a cancelled transfer");
+}
+
+typedef struct all_rec {
+    struct event_base *base;
+    int calls, cancelled_from_done;
+} all_rec_t;
+
+static void cancel_rest(sf_transfer_t *t, int status, uint64_t sent, void *arg) {
+    (void)t; (void)status; (void)sent;
+    all_rec_t *a = arg;
+    a->calls++;
+    a->cancelled_from_done = sf_cancel_all(a->base);
+}
+
+/* sf_cancel_all: every transfer on the base, before event_base_free; from a
+ * done callback it leaves the one whose done runs. */
+static void test_cancel_all(void **state) {
+    (void)state;
+    char path[4096];
+    int fd = make_pattern_file(8 * MiB, path);
+    struct event_base *base = event_base_new();
+    int fds_before = count_open_fds();
+    assert_int_equal(sf_cancel_all(NULL), -EINVAL);
+    assert_int_equal(sf_cancel_all(base), 0);
+    enum { N = 70 };  /* more than one batch */
+    int s[N], r[N];
+    for (int i = 0; i < N; i++) {
+        socketpair_nb(&s[i], &r[i]);
+        small_buffers(s[i], r[i], 4096);
+        sf_region_t region = {.fd = i % 2 ? fd : -1, .path = path, .offset = 0, .count = 8 * MiB};
+        assert_int_equal(sf_send_async(base, s[i], &region, NULL, must_not_run, NULL, NULL), 0);
+    }
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    assert_int_equal(sf_cancel_all(base), N);
+    assert_int_equal(sf_cancel_all(base), 0);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    for (int i = 0; i < N; i++) {
+        close(s[i]);
+        close(r[i]);
+    }
+    assert_int_equal(count_open_fds(), fds_before);  /* library-opened files closed */
+    event_base_free(base);
+
+    /* From a done callback: a small transfer finishes and cancels the others. */
+    base = event_base_new();
+    all_rec_t a = {.base = base};
+    int ss, sr;
+    socketpair_nb(&ss, &sr);
+    for (int i = 0; i < 3; i++) {
+        socketpair_nb(&s[i], &r[i]);
+        small_buffers(s[i], r[i], 4096);
+        sf_region_t region = {.fd = fd, .offset = 0, .count = 8 * MiB};
+        assert_int_equal(sf_send_async(base, s[i], &region, NULL, must_not_run, NULL, NULL), 0);
+    }
+    sf_region_t small = {.fd = fd, .offset = 0, .count = 100};
+    assert_int_equal(sf_send_async(base, ss, &small, NULL, cancel_rest, &a, NULL), 0);
+    assert_true(run_until(base, &a.calls));
+    assert_int_equal(a.cancelled_from_done, 3);
+    event_base_free(base);
+    for (int i = 0; i < 3; i++) {
+        close(s[i]);
+        close(r[i]);
+    }
+    close(ss);
+    close(sr);
+    close(fd);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_second_transfer_refused_then_chained, teardown),
         cmocka_unit_test_teardown(test_stepping_claims_until_done_or_free, teardown),
+        cmocka_unit_test_teardown(test_cancel_all, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
