@@ -79,7 +79,7 @@ class Conn:
 
     def read_to_eof(self):
         """Everything until the server closes (a reset counts as closed)."""
-        out = self.buf
+        out = bytearray(self.buf)  # not bytes +=: quadratic, a slow reader on big bodies
         self.buf = b""
         try:
             while True:
@@ -89,7 +89,7 @@ class Conn:
                 out += data
         except ConnectionResetError:
             pass
-        return out
+        return bytes(out)
 
     def closed_by_server(self):
         """True once the server closed the connection (EOF or reset)."""

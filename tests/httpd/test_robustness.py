@@ -79,8 +79,13 @@ def test_stalled_reader_is_cut_by_the_send_timeout(start_server, sparse):
     s = start_server("--send-timeout", "300")
     c = Conn(s.port, rcvbuf=16 * 1024)
     c.get("/stall.bin")
-    # We read nothing: once the server's send buffer is full, no progress is
-    # possible, and the send idle timeout must close the connection.
+    # The response has started (the server holds the connection: waiting for
+    # the fd count to settle before that would pass at once, and the reading
+    # below would then count as progress and be served to the end).
+    while b"\r\n\r\n" not in c.buf:
+        c._fill(4096)
+    # From here we read nothing: once the buffers are full, no byte leaves
+    # the server's send queue, and the send idle timeout must close it.
     s.assert_fds_settle()
     data = c.read_to_eof()
     assert len(data) < BIG
