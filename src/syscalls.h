@@ -40,7 +40,7 @@ typedef struct evsf_syscalls {
     int (*fstatfs)(int fd, struct statfs *st); /* -1/ENOSYS where there is none */
     /* Only the int-argument commands the engine uses: F_GETFL, F_SETFL. */
     int (*fcntl)(int fd, int cmd, int arg);
-    /* The socket: SO_PROTOCOL, SO_TYPE, TCP_CORK, TCP_ULP, TLS_TX (job.cpp, platform.cpp). */
+    /* The socket: SO_PROTOCOL, SO_TYPE, TCP_CORK, TCP_ULP, TLS_TX (job.cpp, platform_linux.cpp). */
     int (*getsockopt)(int fd, int level, int name, void *value, socklen_t *len);
     int (*setsockopt)(int fd, int level, int name, const void *value, socklen_t len);
     int (*getsockname)(int fd, struct sockaddr *addr, socklen_t *len);
