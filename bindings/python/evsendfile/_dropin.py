@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import os
+import stat
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,10 @@ from ._ffi import SF_TLS, lib
 from ._send import is_tls, send_file
 
 logger = logging.getLogger("evsendfile")
+
+# Block size of the copy path (user-space TLS): 256 KiB, as the library's own
+# read + send fallback (smaller blocks cost more in per-write overhead).
+COPY_CHUNK = 256 * 1024
 
 SendfileCallable = Callable[[Path, int, int], Coroutine[Any, Any, None]]
 
@@ -34,18 +40,25 @@ class SendfileRegion:
         return self.count
 
 
+def _socket_fd(transport: asyncio.BaseTransport) -> int:
+    """The fd of the transport's socket, or -1 when it has none.  uvloop
+    returns a pseudo-socket for pipes too: only a real socket counts."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return -1
+    try:
+        fd = sock.fileno()
+        return fd if fd >= 0 and stat.S_ISSOCK(os.fstat(fd).st_mode) else -1
+    except (OSError, ValueError):
+        return -1
+
+
 def can_use_sendfile(writer: asyncio.StreamWriter) -> bool:
     """True when the C engine would send on this connection with zero-copy
     sendfile: False for TLS transports (unless kernel TLS transmit is active
     on the socket), False without a raw socket."""
     transport = writer.transport
-    sock = transport.get_extra_info("socket")
-    if sock is None:
-        return False
-    try:
-        fd = sock.fileno()
-    except (OSError, ValueError):
-        return False
+    fd = _socket_fd(transport)
     if fd < 0:
         return False
     return lib.sf_can_use(fd, SF_TLS if is_tls(transport) else 0) == 1
@@ -66,15 +79,15 @@ def create_sendfile_callable(
     - write_timeout: if the client accepts no byte for that many seconds (or
       the buffered head does not drain in that time) the connection is
       aborted and TimeoutError raised.
-    - TLS in user space (no kernel TLS): the engine cannot encrypt, so the
-      transfer goes through loop.sendfile(..., fallback=True), as in the
-      reference module (there write_timeout bounds each of drain and transfer).
+    - TLS in user space (no kernel TLS), or no socket: the engine cannot
+      encrypt, so the file is read in COPY_CHUNK blocks and written through
+      the transport (write + drain; write_timeout bounds each drain).  Never
+      loop.sendfile: uvloop does not implement it.
     """
     transport = writer.transport
     # The engine writes plain bytes to the socket: fine for TCP and for kernel
     # TLS; user-space TLS (or no socket at all) has to go through the transport.
-    has_socket = transport.get_extra_info("socket") is not None
-    use_engine = has_socket and (not is_tls(transport) or can_use_sendfile(writer))
+    use_engine = _socket_fd(transport) >= 0 and (not is_tls(transport) or can_use_sendfile(writer))
 
     async def sendfile(path: Union[Path, str], offset: int, count: int) -> None:
         if count <= 0:
@@ -97,15 +110,19 @@ def create_sendfile_callable(
             _short(path, offset, count, 0)  # region beyond the end of the file
 
     async def _through_transport(path: Union[Path, str], offset: int, count: int) -> None:
-        # TLS in user space: the bytes must be encrypted by the transport, so
-        # do what the reference module does: loop.sendfile with its fallback.
+        # Bounded blocks, exact count: pread never reads past the region, and
+        # drain() keeps at most ~COPY_CHUNK + the high-water mark buffered.
+        sent = 0
         try:
-            await asyncio.wait_for(writer.drain(), write_timeout)
             with open(path, "rb", buffering=0) as f:
-                sent = await asyncio.wait_for(
-                    asyncio.get_running_loop().sendfile(transport, f, offset, count, fallback=True),
-                    write_timeout,
-                )
+                fd = f.fileno()
+                while sent < count:
+                    block = os.pread(fd, min(COPY_CHUNK, count - sent), offset + sent)
+                    if not block:
+                        break  # the file is shorter than the region
+                    writer.write(block)
+                    sent += len(block)
+                    await asyncio.wait_for(writer.drain(), write_timeout)
         except ConnectionError:
             return
         except asyncio.TimeoutError:

@@ -1,7 +1,12 @@
 """Shared helpers: real asyncio servers on loopback, test files, deadlines.
 
 Tests are plain functions that call run(); nothing here sleeps a fixed time:
-waits poll a condition under a generous deadline."""
+waits poll a condition under a generous deadline.
+
+Every test runs once per event loop named by ``--loop`` (default
+``asyncio,uvloop``): the loop policy is set for the test, so run(),
+asyncio.run() in threads, and everything else create that kind of loop.
+uvloop missing is an error unless ``--loop=asyncio`` is given."""
 
 from __future__ import annotations
 
@@ -20,6 +25,53 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 DEADLINE = 60.0  # seconds; a guard against hangs, never a timing assertion
+
+
+LOOPS = ("asyncio", "uvloop")
+
+
+def pytest_addoption(parser: Any) -> None:
+    parser.addoption("--loop", default=",".join(LOOPS),
+                     help="comma-separated event loops to run every test under: asyncio, uvloop")
+
+
+def pytest_configure(config: Any) -> None:
+    config.addinivalue_line("markers", "loopless: the test starts no event loop in this process (run once)")
+
+
+def _loops(config: Any) -> list[str]:
+    names = [n.strip() for n in config.getoption("--loop").split(",") if n.strip()]
+    for n in names:
+        if n not in LOOPS:
+            raise pytest.UsageError(f"--loop: unknown loop {n!r} (known: {', '.join(LOOPS)})")
+    if "uvloop" in names:
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            raise pytest.UsageError("uvloop is not installed (Debian: python3-uvloop); pass --loop=asyncio") from None
+    return names
+
+
+def pytest_generate_tests(metafunc: Any) -> None:
+    if "event_loop_kind" in metafunc.fixturenames:
+        loops = ["asyncio"] if metafunc.definition.get_closest_marker("loopless") else _loops(metafunc.config)
+        metafunc.parametrize("event_loop_kind", loops, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def event_loop_kind(request: Any) -> Any:
+    """The event loop of this run of the test (parametrized, see above)."""
+    if request.param == "asyncio":
+        policy: Any = asyncio.DefaultEventLoopPolicy()
+    else:
+        import uvloop
+
+        policy = uvloop.EventLoopPolicy()
+    asyncio.set_event_loop_policy(policy)
+    try:
+        yield request.param
+    finally:
+        asyncio.set_event_loop_policy(None)
 
 
 def run(coro: Awaitable[Any], timeout: float = DEADLINE) -> Any:

@@ -185,19 +185,33 @@ def test_dropin_zero_count_and_closed_writer(tmp_path):
     assert state["result"] == ("ok", None) and state["closing"] is False
 
 
-def test_can_use_sendfile_without_a_socket():
+def test_without_a_socket_the_copy_path_writes_exact_bytes(tmp_path):
+    # A pipe transport: asyncio has no socket for it, uvloop a pseudo-socket
+    # whose fd is the pipe.  Neither may reach the engine; the bytes go
+    # through the transport.
+    path = tmp_path / "f.bin"
+    data = make_file(path, 700_000)  # several copy blocks
+
     async def main():
         rfd, wfd = os.pipe()
         loop = asyncio.get_running_loop()
         with open(rfd, "rb") as rf, open(wfd, "wb") as wf:
-            transport, proto = await loop.connect_write_pipe(asyncio.Protocol, wf)
+            transport, proto = await loop.connect_write_pipe(
+                lambda: asyncio.StreamReaderProtocol(asyncio.StreamReader()), wf)  # drain() needs its flow control
             writer = asyncio.StreamWriter(transport, proto, None, loop)
-            assert writer.get_extra_info("socket") is None
             assert evsendfile.can_use_sendfile(writer) is False
+            reader = asyncio.StreamReader()
+            rtransport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), rf)
+            writer.write(b"HDR")
+            sending = asyncio.ensure_future(evsendfile.create_sendfile_callable(writer)(path, 7, 600_000))
+            got = await reader.readexactly(3 + 600_000)
+            await asyncio.wait_for(sending, 30)
             transport.close()
+            rtransport.close()
             await asyncio.sleep(0)
+        return got
 
-    run(main())
+    assert run(main()) == b"HDR" + data[7:600_007]
 
 
 def test_can_use_sendfile_honours_the_no_sendfile_switch(tmp_path, monkeypatch):
@@ -270,3 +284,27 @@ def test_tls_transport(tmp_path, tls_contexts):
     assert seen["can_use"] is False
     assert seen["error"].sf_status == -30004  # SF_ENOKTLS
     assert "kernel TLS" in seen["error"].strerror
+
+
+def test_tls_short_file_aborts_after_the_bytes_it_had(tmp_path, tls_contexts, caplog):
+    server_ctx, client_ctx = tls_contexts
+    path = tmp_path / "f.bin"
+    data = make_file(path, 300_000)
+    state = {}
+
+    async def handler(r, w):
+        w.write(b"HDR\n")
+        await evsendfile.create_sendfile_callable(w)(path, 1000, 400_000)  # 100,000 bytes too many
+        state["closing"] = w.transport.is_closing()
+
+    async def main():
+        async with serve(handler, ssl=server_ctx) as port:
+            r, w = await connect(port, ssl=client_ctx)
+            got = await read_to_eof(r)
+            w.close()
+        return got
+
+    got = run(main())
+    assert state["closing"] is True
+    assert (b"HDR\n" + data[1000:]).startswith(got), "an abort may drop buffered bytes, never change them"
+    assert "299000 of 400000" in caplog.text

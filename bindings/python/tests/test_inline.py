@@ -2,16 +2,19 @@
 thread; when the socket's buffer is full they wait for writability through a
 private epoll set.  These tests fill the kernel send buffer first (os.write on the socket,
 behind the transport's back, so its own buffer stays empty) to force that
-wait deterministically."""
+wait deterministically.  The client is a raw socket that nothing reads
+until the test does (a stream client would read on the same loop, at a
+moment that differs between asyncio and uvloop)."""
 
 from __future__ import annotations
 
 import asyncio
 import errno
 import os
+import socket
 
 import pytest
-from conftest import connect, make_file, read_to_eof, run, serve, wait_until
+from conftest import make_file, run, serve, wait_until
 
 import evsendfile
 from evsendfile import _inline, _worker
@@ -29,6 +32,27 @@ def fill_send_buffer(fd: int) -> bytes:
         except BlockingIOError:
             return bytes(sent)
         sent += block[:n]
+
+
+async def raw_connect(port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    return sock
+
+
+async def raw_read_to_eof(sock: socket.socket) -> bytes:
+    got = bytearray()
+    while True:
+        try:
+            b = await asyncio.get_running_loop().sock_recv(sock, 1 << 20)
+        except ConnectionError:
+            break
+        if not b:
+            break
+        got += b
+    return bytes(got)
 
 
 def _server(tmp_path, size, **kw):
@@ -56,14 +80,14 @@ def test_small_region_waits_for_a_full_socket_then_completes(tmp_path):
 
     async def main():
         async with serve(handler) as port:
-            r, w = await connect(port, rcvbuf=32 * 1024)
+            client = await raw_connect(port)
             await asyncio.wait_for(st["started"].wait(), 30)
             await asyncio.sleep(0)  # the task steps once, gets EAGAIN, waits
             assert not st["task"].done()
             assert not st["writer"].transport.is_reading(), "reading is paused while it waits"
             assert not _worker._pending, "a small region must not go to the worker"
-            got = await read_to_eof(r)
-            w.close()
+            got = await raw_read_to_eof(client)
+            client.close()
         return got
 
     got = run(main())
@@ -77,13 +101,13 @@ def test_small_region_cancelled_while_waiting_aborts(tmp_path):
 
     async def main():
         async with serve(handler) as port:
-            r, w = await connect(port, rcvbuf=32 * 1024)
+            client = await raw_connect(port)
             await asyncio.wait_for(st["started"].wait(), 30)
             await asyncio.sleep(0)
             st["task"].cancel()
             await wait_until(lambda: "result" in st, "cancellation")
-            got = await read_to_eof(r)
-            w.close()
+            got = await raw_read_to_eof(client)
+            client.close()
         return got
 
     got = run(main())
@@ -98,9 +122,9 @@ def test_small_region_idle_timeout(tmp_path):
 
     async def main():
         async with serve(handler) as port:
-            r, w = await connect(port, rcvbuf=32 * 1024)
+            client = await raw_connect(port)
             await wait_until(lambda: "result" in st, "the idle timeout")
-            w.close()
+            client.close()
 
     run(main())
     kind, exc = st["result"]
