@@ -8,14 +8,14 @@ called.  One step moves head + body + tail when they fit in the socket (a
 small body goes as one writev), or up to max_chunk bytes of a large one.
 
 Then, if bytes are still owed:
- - large region, head fully out and part of the body sent (the progress is
-   exact: body_sent): the rest of the body and the tail go to the worker
-   thread, so the loop thread is not tied up by a slow client;
- - otherwise (small region, or a head/tail partly written): keep stepping
-   here.  The wait for writability goes through a private epoll set holding
-   the socket, whose own fd asyncio watches with add_reader.  asyncio refuses
-   add_writer on a transport's socket, but not this; no fd is duplicated.
-Linux only (elsewhere every region goes straight to the worker).
+ - large region (or one of unknown size): the job itself goes to the worker
+   thread (sf_worker_submit_job), which continues it from exactly where the
+   step left it, so the loop thread is not tied up by a slow client;
+ - small region: keep stepping here.  The wait for writability goes through
+   a private epoll set holding the socket, whose own fd asyncio watches with
+   add_reader.  asyncio refuses add_writer on a transport's socket, but not
+   this; no fd is duplicated.
+Linux only (elsewhere every job goes straight to the worker).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import select
 from typing import Any, Callable, Optional
 
 from ._errors import exception_for
-from ._ffi import SF_ETIMEDOUT, SF_STEP_DONE, SF_STEP_READ, SF_STEP_YIELD, ffi, lib
+from ._ffi import SF_ETIMEDOUT, SF_STEP_DONE, SF_STEP_READ, SF_STEP_YIELD, lib
 
 # Regions up to this size are never handed to the worker (tunable for bench/).
 INLINE_MAX = int(os.environ.get("EVSENDFILE_PY_INLINE_MAX", str(64 * 1024)))
@@ -50,47 +50,38 @@ async def _ready(fd: int, events: int, timeout: Optional[float]) -> None:
 
 
 async def run_inline(
+    job: Any,
     sock_fd: int,
-    region: Any,
-    opts: Any,
-    count: int,
+    may_hand_over: bool,
     idle_timeout: Optional[float],
     on_partial: Callable[[], None],
     before_wait: Callable[[], None],
-) -> tuple[bool, int]:
-    """(True, body_sent) when done; (False, body_sent) to hand the rest of
-    the body (from offset + body_sent) and the tail over to the worker."""
-    out = ffi.new("sf_job_t **")
-    rc = lib.sf_job_new(sock_fd, region, opts, out)
-    if rc < 0:
-        raise exception_for(rc)
-    job = out[0]
-    may_hand_off = count > INLINE_MAX
-    try:
-        while True:
-            r = lib.sf_job_step(job)
-            if r == SF_STEP_DONE:
-                return True, int(lib.sf_job_body_sent(job))
-            sent = int(lib.sf_job_body_sent(job))
-            if r < 0:
-                on_partial()
-                raise exception_for(r, sent)
-            if may_hand_off and 0 < sent < count:
-                return False, sent
-            try:
-                if r == SF_STEP_YIELD:
-                    await asyncio.sleep(0)
-                    continue
-                before_wait()
-                if r == SF_STEP_READ:
-                    await _ready(lib.sf_job_source_fd(job), select.EPOLLIN, idle_timeout)
-                else:
-                    await _ready(sock_fd, select.EPOLLOUT, idle_timeout)
-            except asyncio.TimeoutError:
-                on_partial()
-                raise exception_for(SF_ETIMEDOUT, sent) from None
-            except BaseException:  # cancelled mid-response
-                on_partial()
-                raise
-    finally:
-        lib.sf_job_free(job)  # uncorks; closes a library-opened file
+) -> Optional[int]:
+    """Step `job` here: the body bytes sent when it is done, or None when it
+    is to be handed over (only if may_hand_over: then after the first step).
+    The job stays the caller's either way; an error raises."""
+    while True:
+        r = lib.sf_job_step(job)
+        sent = int(lib.sf_job_body_sent(job))
+        if r == SF_STEP_DONE:
+            return sent
+        if r < 0:
+            on_partial()
+            raise exception_for(r, sent)
+        if may_hand_over:
+            return None
+        try:
+            if r == SF_STEP_YIELD:
+                await asyncio.sleep(0)
+                continue
+            before_wait()
+            if r == SF_STEP_READ:
+                await _ready(lib.sf_job_source_fd(job), select.EPOLLIN, idle_timeout)
+            else:
+                await _ready(sock_fd, select.EPOLLOUT, idle_timeout)
+        except asyncio.TimeoutError:
+            on_partial()
+            raise exception_for(SF_ETIMEDOUT, sent) from None
+        except BaseException:  # cancelled mid-response
+            on_partial()
+            raise

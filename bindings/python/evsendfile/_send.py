@@ -104,10 +104,24 @@ async def _empty_write_buffer(writer: asyncio.StreamWriter, timeout: Optional[fl
             transport.set_write_buffer_limits(high=high, low=low)
 
 
-async def _run(sock_fd: int, region: Any, opts: Any, on_partial: Any, already_sent: int = 0) -> int:
-    """Submit to the worker and await; on_partial() is called when bytes may
-    be half-sent.  `already_sent` body bytes went out before (inline)."""
-    sub = _worker.submit(sock_fd, region, opts)
+def _new_job(sock_fd: int, region: Any, opts: Any) -> Any:
+    """sf_job_new: validates and prepares, writes nothing; raises the mapped
+    OSError on a synchronous error (nothing sent, transport untouched)."""
+    out = ffi.new("sf_job_t **")
+    rc = lib.sf_job_new(sock_fd, region, opts, out)
+    if rc < 0:
+        raise exception_for(rc)
+    return out[0]
+
+
+async def _on_worker(job: Any, on_partial: Any) -> int:
+    """Hand `job` to the worker (it owns it from here) and await the end;
+    on_partial() is called when bytes may be half-sent."""
+    try:
+        sub = _worker.submit_job(job)
+    except OSError:
+        on_partial()  # the job may have been stepped already
+        raise
     try:
         status, sent = await sub.future
     except asyncio.CancelledError:
@@ -117,8 +131,8 @@ async def _run(sock_fd: int, region: Any, opts: Any, on_partial: Any, already_se
         raise
     if status < 0:
         on_partial()
-        raise exception_for(status, already_sent + sent)
-    return already_sent + sent
+        raise exception_for(status, sent)
+    return sent
 
 
 async def send_file(
@@ -194,49 +208,29 @@ async def _move(
     sock_fd: int, region: Any, opts: Any, count: Optional[int], idle_timeout: Optional[float],
     transport: Optional[asyncio.Transport],
 ) -> int:
-    """The first step on this thread (_inline), the bulk on the worker."""
+    """One job per transfer: its first step on this thread (_inline), then,
+    if it is large and not done, the same job on the worker."""
     reading = _ReadingPause(transport)
-    owned_fd = -1
+    job = _new_job(sock_fd, region, opts)
     try:
-        small = count is not None and count <= _inline.INLINE_MAX
-        if _inline.AVAILABLE and small and (region.fd == -1 or _regular_file(region.fd)):
-            # Never handed over: the library opens a path itself (FIFOs
-            # non-blocking).  A caller's pipe fd may be blocking: not here.
-            _, sent = await _inline.run_inline(
-                sock_fd, region, opts, count, idle_timeout, reading.abort, reading.pause
-            )
-            return sent
-        if _inline.AVAILABLE and count is not None:
-            if region.fd == -1:
-                # Open here, so a hand-over continues on the very same file.
-                try:
-                    owned_fd = os.open(ffi.string(region.path), os.O_RDONLY | os.O_CLOEXEC | os.O_NOCTTY)
-                except OSError as e:
-                    raise exception_for(-(e.errno or errno.EIO)) from None
-                region.fd = owned_fd
-            if _regular_file(region.fd):
-                done, sent = await _inline.run_inline(
-                    sock_fd, region, opts, count, idle_timeout, reading.abort, reading.pause
-                )
-                if done:
-                    return sent
-                # The head is out and `sent` body bytes: the worker takes the rest.
-                region.offset += sent
-                region.count -= sent
-                opts.head, opts.head_count = ffi.NULL, 0
-                reading.pause()
-                return await _run(sock_fd, region, opts, reading.abort, sent)
+        # Never stepped here: a caller's pipe fd, which may be blocking (the
+        # library opens a path itself, FIFOs non-blocking).
+        if _inline.AVAILABLE and (region.fd == -1 or _regular_file(region.fd)):
+            large = count is None or count > _inline.INLINE_MAX
+            sent = await _inline.run_inline(job, sock_fd, large, idle_timeout, reading.abort, reading.pause)
+            if sent is not None:
+                return sent
         reading.pause()
-        return await _run(sock_fd, region, opts, reading.abort)
+        handed, job = job, None  # the library owns it from the call on, whatever happens
+        return await _on_worker(handed, reading.abort)
     finally:
+        if job is not None:
+            lib.sf_job_free(job)  # uncorks; closes a library-opened file
         reading.resume()
-        if owned_fd >= 0:
-            os.close(owned_fd)
 
 
 def _regular_file(fd: int) -> bool:
-    """Seekable bytes: a hand-over re-reads from offset + sent with pread,
-    which a pipe could not do (its unsent buffered bytes would be lost)."""
+    """A regular file never blocks a read: safe to step on the loop thread."""
     try:
         return stat.S_ISREG(os.fstat(fd).st_mode)
     except OSError:

@@ -1,7 +1,8 @@
 """The process-wide library worker thread and its bridge to asyncio.
 
 One sf_worker_t (a libevent loop on a thread the C library owns) serves every
-event loop of the process.  A transfer is submitted from the asyncio thread;
+event loop of the process.  A job (sf_job_new, maybe stepped already) is
+handed to it from the asyncio thread;
 the C thread moves the bytes without the GIL; when it ends, the one
 module-level cffi callback runs on the C thread, records the result and hands
 it to the submitting loop with call_soon_threadsafe.  That is the only Python
@@ -127,16 +128,22 @@ class Submitted:
             return self._pending.result
 
 
-def submit(sock_fd: int, region: Any, opts: Any) -> Submitted:
-    """sf_worker_submit; raises the mapped OSError on a synchronous error."""
+def submit_job(job: Any) -> Submitted:
+    """sf_worker_submit_job: the worker continues `job` from where its last
+    step left it.  The library owns `job` from this call on, also when it
+    fails (then the mapped OSError is raised): never step or free it again."""
     loop = asyncio.get_running_loop()
-    w = _get_worker()
+    try:
+        w = _get_worker()
+    except BaseException:
+        lib.sf_job_free(job)  # taken in every case, as the C call does
+        raise
     ident = next(_ids)
     p = _Pending(loop, loop.create_future())
     ticket = ffi.new("uint64_t *")
     with _lock:
         _pending[ident] = p
-    rc = lib.sf_worker_submit(w, sock_fd, region, opts, _on_done, ffi.cast("void *", ident), ticket)
+    rc = lib.sf_worker_submit_job(w, job, _on_done, ffi.cast("void *", ident), ticket)
     if rc < 0:
         with _lock:
             _pending.pop(ident, None)

@@ -15,7 +15,7 @@ import pytest
 from conftest import connect, make_file, read_to_eof, run, serve, unread_bytes, unsent_bytes, wait_until
 
 import evsendfile
-from evsendfile import _worker
+from evsendfile import _inline, _worker
 
 BIG = 32 * 1024 * 1024  # far more than the socket buffers of both ends hold
 
@@ -218,11 +218,12 @@ def test_idle_timeout_raises_timeouterror_and_aborts(tmp_path):
     assert parked.closing is True
 
 
-def test_cancel_after_c_side_finished_but_before_the_loop_heard(tmp_path):
+def test_cancel_after_c_side_finished_but_before_the_loop_heard(tmp_path, monkeypatch):
     # The done callback has already queued its result for the loop when the
     # task is cancelled: the late result must land on the cancelled future
     # without an error, and the finished transfer must not be reported as
     # partial.  The loop thread is held (no await) while the C side finishes.
+    monkeypatch.setattr(_inline, "AVAILABLE", False)  # the whole transfer on the worker
     path = tmp_path / "f.bin"
     data = make_file(path, 100_000)
 
