@@ -225,3 +225,11 @@ def test_small_region_from_a_pipe_descriptor(tmp_path):
 
     n, got = run(main())
     assert n == 3000 and got == b"H" + data[:3000]
+
+
+def test_the_loop_is_the_one_asked_for(event_loop_kind):
+    async def main():
+        return type(asyncio.get_running_loop()).__module__
+
+    module = run(main())
+    assert module.startswith("uvloop") == (event_loop_kind == "uvloop"), module
