@@ -97,14 +97,11 @@ class LibraryNotFoundError(ImportError):
 
 
 def _candidates() -> list[tuple[str, str]]:
-    """(how it was found, what to pass to dlopen), in search order."""
+    """(how it was found, what to pass to dlopen), in search order: the
+    environment variable overrides the copy a wheel bundles."""
     here = os.path.dirname(os.path.abspath(__file__))
-    found = [("next to the package", os.path.join(here, SONAME))]
-    env = os.environ.get(ENV_VAR)
-    if env:
-        found.append((f"${ENV_VAR}", env))
-    else:
-        found.append((f"${ENV_VAR}", ""))
+    found = [(f"${ENV_VAR}", os.environ.get(ENV_VAR, ""))]
+    found.append(("next to the package", os.path.join(here, SONAME)))
     found.append(("standard library paths", SONAME))
     by_ldconfig = ctypes.util.find_library("evsendfile")
     if by_ldconfig and by_ldconfig != SONAME:
@@ -113,33 +110,42 @@ def _candidates() -> list[tuple[str, str]]:
 
 
 def load_library() -> Any:
-    """dlopen the library; raise LibraryNotFoundError naming every attempt."""
+    """dlopen the library; raise LibraryNotFoundError naming every attempt.
+    A set $EVSENDFILE_LIBRARY that does not load is an error: nothing else is
+    tried then (a typo must not silently select another copy)."""
     global loaded_from
     tried: list[str] = []
     for how, what in _candidates():
-        if not what:
-            tried.append(f"  {how}: not set")
-            continue
-        if os.sep in what and not os.path.exists(what):
-            tried.append(f"  {how}: {what}: no such file")
-            continue
-        try:
-            lib = ffi.dlopen(what)
-        except OSError as e:
-            tried.append(f"  {how}: {what}: {e}")
-            continue
-        major = lib.sf_version() >> 16
-        if major != ABI_MAJOR:
-            tried.append(f"  {how}: {what}: ABI major {major}, need {ABI_MAJOR}")
-            continue
-        loaded_from = f"{what} ({how})"
-        return lib
+        problem = _try(what)
+        if not isinstance(problem, str):
+            loaded_from = f"{what} ({how})"
+            return problem
+        tried.append(f"  {how}: {what + ': ' if what else ''}{problem}")
+        if how == f"${ENV_VAR}" and what:
+            tried.append(f"  (nothing else tried: {ENV_VAR} is set)")
+            break
     raise LibraryNotFoundError(
         f"evsendfile: cannot load {SONAME}. Tried, in order:\n"
         + "\n".join(tried)
         + f"\nBuild the C library and set {ENV_VAR}=/path/to/{SONAME}, "
-        "install it into a standard library path, or copy it next to the package."
+        "install it into a standard library path, or install the wheel that bundles it."
     )
+
+
+def _try(what: str) -> Any:
+    """The loaded library, or why not (a str)."""
+    if not what:
+        return "not set"
+    if os.sep in what and not os.path.exists(what):
+        return "no such file"
+    try:
+        lib = ffi.dlopen(what)
+    except OSError as e:
+        return str(e)
+    major = lib.sf_version() >> 16
+    if major != ABI_MAJOR:
+        return f"ABI major {major}, need {ABI_MAJOR}"
+    return lib
 
 
 lib = load_library()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import re
+import shutil
 import subprocess
 import sys
 
@@ -13,6 +15,7 @@ from conftest import connect, make_file, open_fds, read_to_eof, run, serve
 
 import evsendfile
 from evsendfile import _ffi
+from evsendfile._ffi import lib
 
 GIB4 = 4 << 30
 WINDOW = 32 << 20  # the region is 64 MiB: 32 MiB each side of the 4 GiB mark
@@ -109,21 +112,79 @@ def test_descriptor_count_is_stable(tmp_path):
     assert after == before
 
 
-def test_loader_reports_every_place_it_tried(tmp_path):
-    env = dict(os.environ, EVSENDFILE_LIBRARY=str(tmp_path / "nope" / "libevsendfile.so.2"), LD_LIBRARY_PATH="")
-    code = "import evsendfile"
-    pkg_dir = os.path.dirname(os.path.dirname(os.path.abspath(_ffi.__file__)))
-    p = subprocess.run([sys.executable, "-c", code], cwd=pkg_dir, env=env, capture_output=True, text=True)
-    if p.returncode == 0:
-        pytest.skip("libevsendfile.so.2 is installed in a standard path or next to the package")
+def _import_in(pkg_parent, **env_changes):
+    """`import evsendfile` in a fresh interpreter, from `pkg_parent`."""
+    env = dict(os.environ, LD_LIBRARY_PATH="")
+    env.pop("EVSENDFILE_LIBRARY", None)
+    env.update(env_changes)
+    code = "import evsendfile; print(evsendfile._ffi.loaded_from); print(evsendfile.library_version())"
+    return subprocess.run([sys.executable, "-c", code], cwd=pkg_parent, env=env, capture_output=True, text=True)
+
+
+@pytest.fixture
+def bundled(tmp_path):
+    """A copy of the package with the loaded library next to it, as a wheel
+    installs it; and a second copy of the library elsewhere."""
+    real = _ffi.loaded_from.rsplit(" (", 1)[0]
+    if os.sep not in real:
+        pytest.skip("the library was loaded by name, not from a file")
+    src = os.path.dirname(os.path.abspath(_ffi.__file__))
+    pkg = tmp_path / "site" / "evsendfile"
+    shutil.copytree(src, pkg, ignore=shutil.ignore_patterns("__pycache__", "*.so*"))
+    shutil.copyfile(real, pkg / _ffi.SONAME)
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copyfile(real, other / _ffi.SONAME)
+    return pkg, other / _ffi.SONAME
+
+
+@pytest.mark.loopless
+def test_loader_prefers_the_environment_variable_to_the_bundled_copy(bundled):
+    pkg, other = bundled
+    p = _import_in(pkg.parent)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split("\n")[0] == f"{pkg / _ffi.SONAME} (next to the package)"
+    p = _import_in(pkg.parent, EVSENDFILE_LIBRARY=str(other))
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split("\n")[0] == f"{other} ($EVSENDFILE_LIBRARY)"
+
+
+@pytest.mark.loopless
+def test_loader_refuses_a_set_variable_that_does_not_load(bundled, tmp_path):
+    pkg, _ = bundled
+    nope = tmp_path / "nope" / _ffi.SONAME
+    p = _import_in(pkg.parent, EVSENDFILE_LIBRARY=str(nope))
+    assert p.returncode != 0, "a bad override must not fall back to the bundled copy"
     assert "LibraryNotFoundError" in p.stderr
-    for needle in ("next to the package", "$EVSENDFILE_LIBRARY", str(tmp_path / "nope"), "standard library paths"):
+    assert f"$EVSENDFILE_LIBRARY: {nope}: no such file" in p.stderr
+    assert "nothing else tried" in p.stderr and "next to the package" not in p.stderr
+
+
+@pytest.mark.loopless
+def test_loader_reports_every_place_it_tried():
+    pkg_dir = os.path.dirname(os.path.dirname(os.path.abspath(_ffi.__file__)))
+    if os.path.exists(os.path.join(pkg_dir, "evsendfile", _ffi.SONAME)):
+        pytest.skip("a library lies next to the source package")
+    p = _import_in(pkg_dir)
+    if p.returncode == 0:
+        pytest.skip("libevsendfile.so.2 is installed in a standard path")
+    assert "LibraryNotFoundError" in p.stderr
+    for needle in ("$EVSENDFILE_LIBRARY: not set", "next to the package", "standard library paths"):
         assert needle in p.stderr, (needle, p.stderr)
 
 
+@pytest.mark.loopless
 def test_loader_uses_the_environment_variable():
     wanted = os.environ.get("EVSENDFILE_LIBRARY")
     if not wanted:
         pytest.skip("EVSENDFILE_LIBRARY is not set")
-    assert _ffi.loaded_from.startswith(wanted) or "next to the package" in _ffi.loaded_from
-    assert evsendfile.library_version() == "2.0.0"
+    assert _ffi.loaded_from == f"{wanted} ($EVSENDFILE_LIBRARY)"
+
+
+@pytest.mark.loopless
+def test_package_version_is_the_library_version():
+    pyproject = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pyproject.toml")
+    with open(pyproject) as f:
+        version = re.search(r'^version = "([^"]+)"$', f.read(), re.M).group(1)
+    assert version == evsendfile.library_version()
+    assert version == ".".join(str(lib.sf_version() >> s & 0xFF) for s in (16, 8, 0))
