@@ -10,6 +10,7 @@ import os
 import shutil
 import ssl
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -214,25 +215,48 @@ def test_without_a_socket_the_copy_path_writes_exact_bytes(tmp_path):
     assert run(main()) == b"HDR" + data[7:600_007]
 
 
-def test_can_use_sendfile_honours_the_no_sendfile_switch(tmp_path, monkeypatch):
+NO_SENDFILE_CHILD = """
+import asyncio, sys
+sys.path.insert(0, sys.argv[1])
+import conftest, evsendfile
+from conftest import connect, read_to_eof, run, serve
+if sys.argv[2] == "uvloop":
+    import uvloop
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+seen = []
+
+async def handler(r, w):
+    seen.append(evsendfile.can_use_sendfile(w))
+    await evsendfile.create_sendfile_callable(w)(sys.argv[3], 5, 150_000)  # the library's copy path
+
+async def main():
+    async with serve(handler) as port:
+        r, w = await connect(port)
+        got = await read_to_eof(r)
+        w.close()
+    return got
+
+got = run(main())
+sys.stdout.buffer.write(repr(seen).encode() + b"\\n" + got)
+"""
+
+
+@pytest.mark.loopless
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_can_use_sendfile_honours_the_no_sendfile_switch(tmp_path, loop, request):
+    # The library reads EVSENDFILE_NO_SENDFILE once, when it is loaded: a child process.
+    if loop not in request.config.getoption("--loop"):
+        pytest.skip(f"--loop excludes {loop}")
     path = tmp_path / "f.bin"
     data = make_file(path, 200_000)
-    seen = []
-
-    async def handler(r, w):
-        seen.append(evsendfile.can_use_sendfile(w))
-        await evsendfile.create_sendfile_callable(w)(path, 5, 150_000)  # the copy path
-
-    async def main():
-        async with serve(handler) as port:
-            r, w = await connect(port)
-            got = await read_to_eof(r)
-            w.close()
-        return got
-
-    monkeypatch.setenv("EVSENDFILE_NO_SENDFILE", "1")
-    assert run(main()) == data[5:150_005]
-    assert seen == [False]
+    env = dict(os.environ, EVSENDFILE_NO_SENDFILE="1")
+    tests = os.path.dirname(os.path.abspath(__file__))
+    p = subprocess.run([sys.executable, "-c", NO_SENDFILE_CHILD, tests, loop, str(path)],
+                       env=env, capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr.decode()
+    seen, got = p.stdout.split(b"\n", 1)
+    assert seen == b"[False]"
+    assert got == data[5:150_005]
 
 
 @pytest.fixture(scope="module")
