@@ -57,15 +57,12 @@ ffi.cdef(
     int sf_job_source_fd(const sf_job_t *job);
     void sf_job_free(sf_job_t *job);
 
-    struct event_base;
+    struct event_base;  /* sf_job_start: for a caller that runs its own libevent base */
     int sf_job_start(sf_job_t *job, struct event_base *base, sf_done_cb done, void *arg,
                      sf_transfer_t **out);
 
     typedef struct sf_worker sf_worker_t;
     int sf_worker_new(sf_worker_t **out);
-    int sf_worker_submit(sf_worker_t *w, int sock, const sf_region_t *region,
-                         const sf_options_t *opts, sf_done_cb done, void *arg,
-                         uint64_t *ticket);
     int sf_worker_submit_job(sf_worker_t *w, sf_job_t *job, sf_done_cb done, void *arg,
                              uint64_t *ticket);
     int sf_worker_cancel(sf_worker_t *w, uint64_t ticket);

@@ -188,3 +188,12 @@ def test_package_version_is_the_library_version():
         version = re.search(r'^version = "([^"]+)"$', f.read(), re.M).group(1)
     assert version == evsendfile.library_version()
     assert version == ".".join(str(lib.sf_version() >> s & 0xFF) for s in (16, 8, 0))
+
+
+@pytest.mark.loopless
+def test_every_declared_function_is_exported_by_the_library():
+    with open(_ffi.__file__) as f:
+        declared = set(re.findall(r"\b(sf_\w+)\(", f.read()))
+    assert {"sf_job_start", "sf_worker_submit_job", "sf_job_step"} <= declared
+    for name in sorted(declared):
+        assert callable(getattr(lib, name)), name  # cffi resolves the symbol here
