@@ -163,7 +163,7 @@ async def send_file(
     region = _region(file, offset, count, keep)
     if isinstance(writer_or_sock, socket.socket):
         opts = _options(head, tail, idle_timeout, 0, keep)
-        return await _move(writer_or_sock.fileno(), region, opts, count, idle_timeout, None)
+        return await _move(writer_or_sock.fileno(), region, opts, None)
 
     writer = writer_or_sock
     transport = writer.transport
@@ -175,7 +175,7 @@ async def send_file(
     opts = _options(head, tail, idle_timeout, SF_TLS if is_tls(transport) else 0, keep)
 
     await _empty_write_buffer(writer, idle_timeout)
-    return await _move(sock.fileno(), region, opts, count, idle_timeout, transport)
+    return await _move(sock.fileno(), region, opts, transport)
 
 
 class _ReadingPause:
@@ -204,20 +204,20 @@ class _ReadingPause:
             self.transport.abort()
 
 
-async def _move(
-    sock_fd: int, region: Any, opts: Any, count: Optional[int], idle_timeout: Optional[float],
-    transport: Optional[asyncio.Transport],
-) -> int:
+async def _move(sock_fd: int, region: Any, opts: Any, transport: Optional[asyncio.Transport]) -> int:
     """One job per transfer: its first step on this thread (_inline), then,
-    if it is large and not done, the same job on the worker."""
+    if it is not done, the same job on the worker."""
     reading = _ReadingPause(transport)
     job = _new_job(sock_fd, region, opts)
     try:
         # Never stepped here: a caller's pipe fd, which may be blocking (the
         # library opens a path itself, FIFOs non-blocking).
         if _inline.AVAILABLE and (region.fd == -1 or _regular_file(region.fd)):
-            large = count is None or count > _inline.INLINE_MAX
-            sent = await _inline.run_inline(job, sock_fd, large, idle_timeout, reading.abort, reading.pause)
+            try:
+                sent = _inline.first_step(job)
+            except OSError:
+                reading.abort()  # part of the response may be out
+                raise
             if sent is not None:
                 return sent
         reading.pause()

@@ -112,7 +112,7 @@ def test_job_that_already_failed_reports_its_error(tmp_path):
     assert status == -errno.EPIPE and sent == 0
 
 
-@pytest.mark.skipif(not _inline.AVAILABLE, reason="inline stepping is Linux-only / switched off")
+@pytest.mark.skipif(not _inline.AVAILABLE, reason="EVSENDFILE_PY_NO_INLINE is set")
 def test_send_file_hands_over_with_the_head_partly_written(tmp_path):
     # The socket is full before send_file: the first step writes at most a
     # part of the 100 KB head, no body byte, and the job goes to the worker

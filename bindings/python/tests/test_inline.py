@@ -1,10 +1,10 @@
-"""Small regions (<= 64 KiB, explicit count) are stepped on the asyncio
-thread; when the socket's buffer is full they wait for writability through a
-private epoll set.  These tests fill the kernel send buffer first (os.write on the socket,
-behind the transport's back, so its own buffer stays empty) to force that
-wait deterministically.  The client is a raw socket that nothing reads
-until the test does (a stream client would read on the same loop, at a
-moment that differs between asyncio and uvloop)."""
+"""A small region is sent by one step on the asyncio thread; when that step
+meets a full socket, the job goes to the worker and finishes there (nothing
+waits on the asyncio thread).  These tests fill the kernel send buffer first
+(os.write on the socket, behind the transport's back, so its own buffer stays
+empty) to force that deterministically.  The client is a raw socket that
+nothing reads until the test does (a stream client would read on the same
+loop, at a moment that differs between asyncio and uvloop)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from conftest import make_file, run, serve, wait_until
 import evsendfile
 from evsendfile import _inline, _worker
 
-pytestmark = pytest.mark.skipif(not _inline.AVAILABLE, reason="inline stepping is Linux-only / switched off")
+pytestmark = pytest.mark.skipif(not _inline.AVAILABLE, reason="EVSENDFILE_PY_NO_INLINE is set")
 
 
 def fill_send_buffer(fd: int) -> bytes:
@@ -75,17 +75,38 @@ def _server(tmp_path, size, **kw):
     return data, st, handler
 
 
-def test_small_region_waits_for_a_full_socket_then_completes(tmp_path):
+def test_small_response_done_in_the_first_step_never_reaches_the_worker(tmp_path, monkeypatch):
+    path = tmp_path / "small.bin"
+    data = make_file(path, 16_000)
+    submitted = []
+    real_submit = _worker.submit_job
+    monkeypatch.setattr(_worker, "submit_job", lambda job: submitted.append(1) or real_submit(job))
+
+    async def handler(r, w):
+        await evsendfile.send_file(w, path, 0, len(data), head=b"<", tail=b">")
+
+    async def main():
+        async with serve(handler) as port:
+            client = await raw_connect(port)
+            got = await raw_read_to_eof(client)
+            client.close()
+        return got
+
+    assert run(main()) == b"<" + data + b">"
+    assert submitted == []
+
+
+def test_small_region_meeting_a_full_socket_finishes_on_the_worker(tmp_path):
     data, st, handler = _server(tmp_path, 40_000)
 
     async def main():
         async with serve(handler) as port:
             client = await raw_connect(port)
             await asyncio.wait_for(st["started"].wait(), 30)
-            await asyncio.sleep(0)  # the task steps once, gets EAGAIN, waits
+            await asyncio.sleep(0)  # the task steps once, gets EAGAIN, hands the job over
             assert not st["task"].done()
             assert not st["writer"].transport.is_reading(), "reading is paused while it waits"
-            assert not _worker._pending, "a small region must not go to the worker"
+            assert len(_worker._pending) == 1, "the job waits on the worker"
             got = await raw_read_to_eof(client)
             client.close()
         return got
@@ -96,7 +117,7 @@ def test_small_region_waits_for_a_full_socket_then_completes(tmp_path):
     assert got == st["filler"] + b"<" + data + b">"
 
 
-def test_small_region_cancelled_while_waiting_aborts(tmp_path):
+def test_small_region_cancelled_on_the_worker_aborts(tmp_path):
     data, st, handler = _server(tmp_path, 40_000)
 
     async def main():
@@ -117,7 +138,7 @@ def test_small_region_cancelled_while_waiting_aborts(tmp_path):
     assert len(got) < len(st["filler"]) + len(data) + 2
 
 
-def test_small_region_idle_timeout(tmp_path):
+def test_small_region_idle_timeout_from_the_engine(tmp_path):
     data, st, handler = _server(tmp_path, 40_000, idle_timeout=0.2)
 
     async def main():
@@ -129,4 +150,5 @@ def test_small_region_idle_timeout(tmp_path):
     run(main())
     kind, exc = st["result"]
     assert kind == "raised" and isinstance(exc, TimeoutError) and exc.errno == errno.ETIMEDOUT
+    assert exc.sf_status == -30002  # SF_ETIMEDOUT
     assert st["closing"] is True
