@@ -310,6 +310,33 @@ def test_tls_transport(tmp_path, tls_contexts):
     assert "kernel TLS" in seen["error"].strerror
 
 
+def test_tls_to_curl_delivers_the_whole_body(tmp_path, tls_contexts):
+    # The reported defect: under uvloop curl got the 200 head and 0 of 100,000 bytes.
+    if shutil.which("curl") is None:
+        pytest.skip("curl is needed")
+    server_ctx, _ = tls_contexts
+    path = tmp_path / "f.bin"
+    data = make_file(path, 100_000)
+    out = tmp_path / "got.bin"
+
+    async def handler(r, w):
+        await r.readuntil(b"\r\n\r\n")
+        w.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n")
+        await evsendfile.create_sendfile_callable(w)(path, 0, len(data))
+
+    async def main():
+        async with serve(handler, ssl=server_ctx) as port:
+            curl = await asyncio.create_subprocess_exec(
+                "curl", "-sS", "-k", "--max-time", "30", "-o", str(out), "-w", "%{http_code} %{size_download}",
+                f"https://localhost:{port}/f.bin", stdout=asyncio.subprocess.PIPE)
+            stdout, _ = await curl.communicate()
+        return curl.returncode, stdout.decode()
+
+    rc, summary = run(main())
+    assert (rc, summary) == (0, "200 100000")
+    assert out.read_bytes() == data
+
+
 def test_tls_short_file_aborts_after_the_bytes_it_had(tmp_path, tls_contexts, caplog):
     server_ctx, client_ctx = tls_contexts
     path = tmp_path / "f.bin"
