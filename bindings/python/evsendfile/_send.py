@@ -114,13 +114,14 @@ def _new_job(sock_fd: int, region: Any, opts: Any) -> Any:
     return out[0]
 
 
-async def _on_worker(job: Any, on_partial: Any) -> int:
+async def _on_worker(job: Any, stepped: bool, on_partial: Any) -> int:
     """Hand `job` to the worker (it owns it from here) and await the end;
     on_partial() is called when bytes may be half-sent."""
     try:
         sub = _worker.submit_job(job)
     except OSError:
-        on_partial()  # the job may have been stepped already
+        if stepped:
+            on_partial()  # its step may have written part of the response
         raise
     try:
         status, sent = await sub.future
@@ -209,10 +210,12 @@ async def _move(sock_fd: int, region: Any, opts: Any, transport: Optional[asynci
     if it is not done, the same job on the worker."""
     reading = _ReadingPause(transport)
     job = _new_job(sock_fd, region, opts)
+    stepped = False
     try:
         # Never stepped here: a caller's pipe fd, which may be blocking (the
         # library opens a path itself, FIFOs non-blocking).
         if _inline.AVAILABLE and (region.fd == -1 or _regular_file(region.fd)):
+            stepped = True
             try:
                 sent = _inline.first_step(job)
             except OSError:
@@ -222,7 +225,7 @@ async def _move(sock_fd: int, region: Any, opts: Any, transport: Optional[asynci
                 return sent
         reading.pause()
         handed, job = job, None  # the library owns it from the call on, whatever happens
-        return await _on_worker(handed, reading.abort)
+        return await _on_worker(handed, stepped, reading.abort)
     finally:
         if job is not None:
             lib.sf_job_free(job)  # uncorks; closes a library-opened file

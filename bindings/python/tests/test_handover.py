@@ -10,7 +10,7 @@ import os
 import socket
 
 import pytest
-from conftest import make_file, run
+from conftest import connect, make_file, open_fds, run, serve, wait_until
 
 import evsendfile
 from evsendfile import _inline, _send, _worker
@@ -143,3 +143,40 @@ def test_send_file_hands_over_with_the_head_partly_written(tmp_path):
     filler, got, sent = run(main())
     assert sent == len(data)
     assert got == filler + head + data + b"END"
+
+
+@pytest.mark.parametrize("stepped", [False, True])
+def test_a_refused_hand_over_frees_the_job_and_aborts_only_after_a_step(tmp_path, monkeypatch, stepped):
+    # No worker thread can be had: the job is freed (its library-opened file
+    # closed) and the error raised; the transport is aborted only if the
+    # first step may have written part of the response.
+    path = tmp_path / "f.bin"
+    make_file(path, 8 * 1024 * 1024)  # larger than the socket buffers: never done in one step
+    if not stepped:
+        monkeypatch.setattr(_inline, "AVAILABLE", False)
+
+    def no_worker():
+        raise OSError(errno.EAGAIN, "no thread")
+
+    monkeypatch.setattr(_worker, "_get_worker", no_worker)
+    state = {}
+
+    async def handler(r, w):
+        before = open_fds()
+        try:
+            await evsendfile.send_file(w, path, head=b"H")
+        except OSError as e:
+            state["error"] = e
+        state["fds"] = (before, open_fds())
+        state["closing"] = w.transport.is_closing()
+
+    async def main():
+        async with serve(handler) as port:
+            r, w = await connect(port, rcvbuf=32 * 1024)
+            await wait_until(lambda: "closing" in state, "the handler")
+            w.close()
+
+    run(main())
+    assert state["error"].errno == errno.EAGAIN
+    assert state["fds"][0] == state["fds"][1], "the job's file was not closed"
+    assert state["closing"] is stepped
