@@ -53,7 +53,9 @@ public:
 private:
     enum class Method : uint8_t { Small, Sendfile, Copy };
 
-    Job() = default;
+    Job()
+        : eof_(false), truncated_(false), is_tcp_(false), want_cork_(false), corked_(false), started_(false),
+          finished_(false), claimed_(false) {}
     // A Job and its copies of head and tail are one allocation: the head's
     // bytes, then the tail's, right after the object (see create()).
     char *head() { return reinterpret_cast<char *>(this + 1); }
@@ -87,13 +89,14 @@ private:
     uint32_t idle_timeout_ms_ = 0;
     int outq_mark_ = -1;        // send-queue bytes when the socket last said EAGAIN (-1: unknown)
     Method method_ = Method::Copy;
-    bool eof_ = false;          // a stream source hit EOF (only legal with an unknown count)
-    bool truncated_ = false;    // the small path read fewer bytes than promised
-    bool is_tcp_ = false;
-    bool want_cork_ = false, corked_ = false;
-    bool started_ = false;
-    bool finished_ = false;
-    bool claimed_ = false;      // holds the socket (socket_claims.hpp) until release()
+    // One byte of flags (bench/footprint.c counts this object's size).
+    bool eof_ : 1;              // a stream source hit EOF (only legal with an unknown count)
+    bool truncated_ : 1;        // the small path read fewer bytes than promised
+    bool is_tcp_ : 1;
+    bool want_cork_ : 1, corked_ : 1;
+    bool started_ : 1;
+    bool finished_ : 1;
+    bool claimed_ : 1;          // holds the socket (socket_claims.hpp) until release()
 };
 
 // Copies user options (any struct_size >= the first version's) into a full,
