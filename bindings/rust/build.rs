@@ -33,6 +33,9 @@ fn main() {
         // LD_LIBRARY_PATH (applies to this package's own tests/examples).
         println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir.display());
     }
+    // For dependent crates' build scripts (DEP_EVSENDFILE_LIB_DIRS), e.g. to set the same rpath.
+    let dirs: Vec<String> = lib.lib_dirs.iter().map(|d| d.display().to_string()).collect();
+    println!("cargo:lib_dirs={}", dirs.join(":"));
     for name in &lib.libs {
         println!("cargo:rustc-link-lib=dylib={name}");
     }

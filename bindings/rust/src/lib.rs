@@ -8,6 +8,9 @@
 //! - [`Error`] keeps the errno (`EPIPE`, `ENOENT`, ...) and converts into
 //!   `std::io::Error`; the library's own conditions ([`Error::Truncated`],
 //!   [`Error::TimedOut`], ...) have their own variants.
+//! - [`Job`] is the same engine without a loop, stepped by any reactor
+//!   (the `evsendfile-tokio` crate drives it on tokio); [`Worker`] runs jobs
+//!   handed to it on a library-owned thread.
 //! - [`sys`] has the raw C declarations.
 //!
 //! ```
@@ -70,10 +73,12 @@
 
 mod error;
 mod event_loop;
+mod job;
 mod options;
 mod region;
 pub mod sys;
 mod transfer;
+mod worker;
 
 use std::ffi::CStr;
 use std::io;
@@ -83,7 +88,9 @@ pub use error::Error;
 pub use event_loop::EventLoop;
 pub use options::Options;
 pub use region::Region;
+pub use job::{Job, Step};
 pub use transfer::{send, Transfer};
+pub use worker::{Ticket, Worker};
 
 /// Whether a transfer on `socket` would use zero-copy sendfile (`true`) or
 /// the copy path (`false`: not a stream socket, sendfile disabled by the

@@ -60,6 +60,12 @@ impl<'a> Options<'a> {
         self
     }
 
+    /// The idle timeout set with [`Options::idle_timeout`], if any (for
+    /// drivers of a [`Job`](crate::Job), which apply it themselves).
+    pub fn idle_timeout_value(&self) -> Option<Duration> {
+        (self.idle_timeout_ms != 0).then(|| Duration::from_millis(self.idle_timeout_ms.into()))
+    }
+
     /// Never use sendfile: pread/read + write only.
     pub fn no_sendfile(self, on: bool) -> Self {
         self.flag(sys::SF_NO_SENDFILE, on)

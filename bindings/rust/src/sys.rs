@@ -150,6 +150,13 @@ extern "C" {
     pub fn sf_job_body_sent(job: *const sf_job_t) -> u64;
     pub fn sf_job_source_fd(job: *const sf_job_t) -> c_int;
     pub fn sf_job_free(job: *mut sf_job_t);
+    pub fn sf_job_start(
+        job: *mut sf_job_t,
+        base: *mut event_base,
+        done: sf_done_cb,
+        arg: *mut c_void,
+        out: *mut *mut sf_transfer_t,
+    ) -> c_int;
 
     pub fn sf_worker_new(out: *mut *mut sf_worker_t) -> c_int;
     pub fn sf_worker_submit(
@@ -157,6 +164,13 @@ extern "C" {
         sock: c_int,
         region: *const sf_region_t,
         opts: *const sf_options_t,
+        done: sf_done_cb,
+        arg: *mut c_void,
+        ticket: *mut u64,
+    ) -> c_int;
+    pub fn sf_worker_submit_job(
+        w: *mut sf_worker_t,
+        job: *mut sf_job_t,
         done: sf_done_cb,
         arg: *mut c_void,
         ticket: *mut u64,

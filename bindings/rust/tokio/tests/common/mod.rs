@@ -1,0 +1,120 @@
+//! Helpers shared by the tests: patterned and sparse files, loopback TCP and
+//! Unix socket pairs, readers, runtimes, descriptor counts.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::raw::c_int;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream, UnixStream};
+
+/// Generous guard so a broken test fails instead of hanging.
+pub const GUARD: Duration = Duration::from_secs(120);
+
+/// Bytes that do not repeat every 256 bytes, so a shifted or missing chunk shows.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len as u64).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 ^ (i >> 20) as u8).collect()
+}
+
+pub struct TempFile {
+    pub path: PathBuf,
+}
+
+impl TempFile {
+    fn fresh_path(tag: &str) -> PathBuf {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        std::env::temp_dir().join(format!("evsendfile-tokio-{}-{n}-{tag}", std::process::id()))
+    }
+
+    pub fn with(data: &[u8]) -> TempFile {
+        let path = Self::fresh_path("data");
+        File::create(&path).unwrap().write_all(data).unwrap();
+        TempFile { path }
+    }
+
+    /// A sparse file of `len` bytes, zero except for one byte (i % 251 + 1) at each of `marks`.
+    pub fn sparse(len: u64, marks: &[u64]) -> TempFile {
+        let path = Self::fresh_path("sparse");
+        let f = File::create(&path).unwrap();
+        f.set_len(len).unwrap();
+        for (i, &m) in marks.iter().enumerate() {
+            f.write_all_at(&[mark(i)], m).unwrap();
+        }
+        TempFile { path }
+    }
+
+    pub fn open(&self) -> File {
+        File::open(&self.path).unwrap()
+    }
+}
+
+pub fn mark(i: usize) -> u8 {
+    (i % 251 + 1) as u8
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+pub async fn tcp_pair() -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    (server, client)
+}
+
+pub fn unix_pair() -> (UnixStream, UnixStream) {
+    UnixStream::pair().unwrap()
+}
+
+/// Reads to EOF (bounded by GUARD).
+pub async fn read_all<R: tokio::io::AsyncRead + Unpin>(mut r: R) -> Vec<u8> {
+    let mut v = Vec::new();
+    tokio::time::timeout(GUARD, r.read_to_end(&mut v)).await.expect("reader timed out").unwrap();
+    v
+}
+
+pub fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+pub fn multi_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+extern "C" {
+    fn signal(signum: c_int, handler: usize) -> usize;
+    fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
+}
+
+/// Restores the default SIGPIPE action (Rust programs start with it ignored).
+pub fn default_sigpipe() {
+    const SIGPIPE: c_int = 13;
+    // SAFETY: installing the default action has no preconditions.
+    unsafe { signal(SIGPIPE, 0) };
+}
+
+pub fn set_nonblocking<F: AsRawFd>(f: &F) {
+    const F_GETFL: c_int = 3;
+    const F_SETFL: c_int = 4;
+    const O_NONBLOCK: c_int = 0o4000;
+    // SAFETY: fcntl on a descriptor we own; F_GETFL/F_SETFL take an int.
+    unsafe {
+        let fl = fcntl(f.as_raw_fd(), F_GETFL);
+        assert!(fl >= 0);
+        assert_eq!(fcntl(f.as_raw_fd(), F_SETFL, fl | O_NONBLOCK), 0);
+    }
+}
