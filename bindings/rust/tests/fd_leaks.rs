@@ -7,7 +7,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use evsendfile::{send, EventLoop, Options, Region};
+use std::os::fd::AsFd;
+
+use evsendfile::{send, EventLoop, Job, Options, Region, Step, Worker};
 
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
@@ -82,9 +84,44 @@ fn completion_seen_with_run_once() {
     drop(lp);
 }
 
+fn job_by_path_dropped_mid_way() {
+    let file = TempFile::sparse(64 * 1024 * 1024);
+    let (server, _client) = tcp_pair();
+    let mut job = Job::new(server.as_fd(), &Region::path(file.path()), &Options::new().max_chunk(64 * 1024)).unwrap();
+    assert!(matches!(job.step(), Ok(Step::Yield | Step::Write)));
+    drop(job); // closes the file it opened
+}
+
+fn owning_jobs_and_the_worker() {
+    let file = TempFile::with(&pattern(100_000));
+    let worker = Worker::new().unwrap();
+    let own = |s: &std::net::TcpStream| s.as_fd().try_clone_to_owned().unwrap();
+    // Dropped unsubmitted: closes both.
+    let (server, _c) = tcp_pair();
+    drop(Job::owning(own(&server), file.open(), 0, None, &Options::new()).unwrap());
+    // Completed on the worker: closed after the callback.
+    let (server, client) = tcp_pair();
+    let reader = read_all(client);
+    let (tx, rx) = std::sync::mpsc::channel();
+    worker.submit(Job::owning(own(&server), file.open(), 0, None, &Options::new()).unwrap(), move |r| tx.send(r).unwrap()).unwrap();
+    drop(server);
+    assert_eq!(rx.recv().unwrap(), Ok(100_000));
+    assert_eq!(reader.join().unwrap().unwrap().len(), 100_000, "EOF: the job's socket was closed");
+    // Cancelled, and left to the worker's drop.
+    let big = TempFile::sparse(256 * 1024 * 1024);
+    let (server, _c1) = tcp_pair();
+    let t = worker.submit(Job::owning(own(&server), big.open(), 0, None, &Options::new()).unwrap(), |_| {}).unwrap();
+    let (server2, _c2) = tcp_pair();
+    worker.submit(Job::owning(own(&server2), big.open(), 0, None, &Options::new()).unwrap(), |_| {}).unwrap();
+    assert!(worker.cancel(t));
+    drop(worker);
+}
+
 #[test]
 fn no_descriptor_leaks_on_any_path() {
-    let scenarios: [(&str, fn()); 7] = [
+    let scenarios: [(&str, fn()); 9] = [
+        ("job by path dropped", job_by_path_dropped_mid_way),
+        ("owning jobs and the worker", owning_jobs_and_the_worker),
         ("complete fd", || complete(false)),
         ("complete path", || complete(true)),
         ("cancel mid-way", cancel_mid_way),

@@ -148,3 +148,22 @@ impl Drop for DropFlag {
         self.0.set(true);
     }
 }
+
+/// poll(2) on one descriptor, without libc: waits until `events` (POLLIN / POLLOUT) or GUARD passes.
+pub fn wait_fd(fd: std::os::fd::RawFd, events: i16) {
+    #[repr(C)]
+    struct PollFd {
+        fd: std::os::raw::c_int,
+        events: std::os::raw::c_short,
+        revents: std::os::raw::c_short,
+    }
+    extern "C" {
+        fn poll(fds: *mut PollFd, n: std::os::raw::c_ulong, timeout_ms: std::os::raw::c_int) -> std::os::raw::c_int;
+    }
+    let mut p = PollFd { fd, events, revents: 0 };
+    // SAFETY: one valid pollfd.
+    let rc = unsafe { poll(&mut p, 1, GUARD.as_millis() as i32) };
+    assert_eq!(rc, 1, "poll timed out or failed");
+}
+pub const POLLIN: i16 = 0x1;
+pub const POLLOUT: i16 = 0x4;
