@@ -333,3 +333,40 @@ fn blocking_socket_is_refused() {
         assert_eq!(Job::new(std::os::fd::AsFd::as_fd(&std_sock), &Region::fd(&f), &Options::new()).err(), Some(Error::Blocking));
     });
 }
+
+/// Counts the polls of the future it wraps.
+struct Counted<F> {
+    fut: std::pin::Pin<Box<F>>,
+    polls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl<F: std::future::Future> std::future::Future for Counted<F> {
+    type Output = F::Output;
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        self.polls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.fut.as_mut().poll(cx)
+    }
+}
+
+#[test]
+fn a_stalled_transfer_sleeps_instead_of_spinning() {
+    // The peer never reads: after the buffers fill, the task must sleep until the idle timeout,
+    // polled a handful of times, not busy-stepping (inside one poll or across polls).  Run on a
+    // thread so that a busy loop inside one poll fails the test instead of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        current_thread().block_on(async {
+            let file = TempFile::sparse(256 * 1024 * 1024, &[]);
+            let (server, _client) = tcp_pair().await;
+            let polls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let opts = Options::new().idle_timeout(Duration::from_millis(300));
+            let f = file.open();
+            let fut = Counted { fut: Box::pin(send_file(&server, &f, 0, None, &opts)), polls: polls.clone() };
+            let res = fut.await;
+            tx.send((res, polls.load(std::sync::atomic::Ordering::Relaxed))).unwrap();
+        })
+    });
+    let (res, polls) = rx.recv_timeout(GUARD).expect("the transfer never yielded to the runtime");
+    assert_eq!(res, Err(Error::TimedOut));
+    assert!(polls <= 10, "polled {polls} times while stalled");
+}
