@@ -2,8 +2,8 @@
 //! reactor would: step, and on `Step::Write` wait until the socket is
 //! writable.  No crates; poll is declared here (libc is not a dependency).
 //!
-//!   cargo run --offline --example poll_job -- FILE
-//! serves FILE once on 127.0.0.1:8080 (fetch it with `curl -s 127.0.0.1:8080 | wc -c`).
+//!   cargo run --offline --example poll_job -- FILE [ADDR]
+//! serves FILE once on ADDR, default 127.0.0.1:8080 (fetch it with `curl -s 127.0.0.1:8080 | wc -c`).
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -42,7 +42,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args().nth(1).ok_or("usage: poll_job FILE")?;
     let file = std::fs::File::open(&path)?;
     let len = file.metadata()?.len();
-    let listener = TcpListener::bind("127.0.0.1:8080")?;
+    let addr = std::env::args().nth(2).unwrap_or_else(|| "127.0.0.1:8080".into());
+    let listener = TcpListener::bind(addr)?;
     let (mut sock, peer) = listener.accept()?;
     let mut request = [0u8; 4096];
     let _ = sock.read(&mut request)?; // one read is enough for a demo

@@ -81,8 +81,14 @@ async fn bench(path: String, file_len: u64, rounds: usize) {
     let mut from_sink = BufReader::new(child.stdout.take().unwrap());
     let file = Arc::new(std::fs::File::open(&path).unwrap());
     // results[cell][contender] = [(GB/s, CPU s/GB)]
-    let cells: Vec<(u64, &str, usize)> =
-        SIZES.iter().filter(|s| s.0 <= file_len).flat_map(|&(s, n)| CONNS.iter().map(move |&c| (s, n, c))).collect();
+    // BENCH_SIZE=1073741824 / BENCH_CONNS=1: one cell only (for experiments).
+    let only = |var: &str| std::env::var(var).ok().and_then(|v| v.parse::<u64>().ok());
+    let (only_size, only_conns) = (only("BENCH_SIZE"), only("BENCH_CONNS"));
+    let cells: Vec<(u64, &str, usize)> = SIZES
+        .iter()
+        .filter(|s| s.0 <= file_len && only_size.map_or(true, |o| o == s.0))
+        .flat_map(|&(s, n)| CONNS.iter().filter(move |&&c| only_conns.map_or(true, |o| o == c as u64)).map(move |&c| (s, n, c)))
+        .collect();
     let mut results = vec![vec![Vec::new(); CONTENDERS.len()]; cells.len()];
     for round in 0..rounds {
         for (ci, &(size, _, conns)) in cells.iter().enumerate() {
@@ -151,7 +157,10 @@ async fn serve(who: usize, mut stream: TcpStream, file: Arc<std::fs::File>, path
         stream.read_exact(&mut req).await.unwrap();
         match who {
             0 => {
-                let sent = evsendfile_tokio::send_file(&stream, &file, off, Some(len), &Options::new()).await.unwrap();
+                // EVSF_MAX_CHUNK: bytes per step before yielding (default: the library's 2 MiB).
+                let chunk = std::env::var("EVSF_MAX_CHUNK").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+                let opts = Options::new().max_chunk(chunk);
+                let sent = evsendfile_tokio::send_file(&stream, &file, off, Some(len), &opts).await.unwrap();
                 assert_eq!(sent, len);
             }
             1 => {
