@@ -31,6 +31,20 @@ pub struct Ticket(u64);
 /// reactor cannot watch the socket).  `Send + Sync`: submit and cancel from
 /// any thread.  Dropping it cancels what is still running (those callbacks
 /// never run) and joins the thread.
+///
+/// Only jobs that own their descriptors (or borrow `'static` ones) can be
+/// handed over: the worker may use them after the caller's borrows end.
+///
+/// ```compile_fail,E0597
+/// use std::os::fd::AsFd;
+/// use evsendfile::{Job, Options, Region, Worker};
+/// let worker = Worker::new().unwrap();
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let sock = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+/// let file = std::fs::File::open("Cargo.toml").unwrap();
+/// let job = Job::new(sock.as_fd(), &Region::fd(&file), &Options::new()).unwrap();
+/// worker.submit(job, |_| {}); // error: `sock` and `file` do not live long enough
+/// ```
 pub struct Worker {
     raw: *mut sys::sf_worker_t,
     table: Arc<Table>,

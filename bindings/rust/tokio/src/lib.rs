@@ -14,7 +14,9 @@
 //! # }
 //! ```
 //!
-//! How each step's answer is waited for:
+//! The first step runs as soon as the future is first polled (a small
+//! response usually leaves then, in one `writev`).  How each step's answer
+//! is waited for:
 //! - [`Step::Write`]: `poll_write_ready` + `try_io(Interest::WRITABLE)`; the
 //!   step runs inside `try_io`, so a step that finds the socket full clears
 //!   tokio's readiness and the task sleeps until the next edge (a spurious
@@ -145,7 +147,10 @@ pub async fn drive<S: Stream>(stream: &S, job: &mut Job<'_>, idle: Option<Durati
         return Err(Error::Os(22));
     }
     let mut source: Option<AsyncFd<Fd>> = None;
-    let mut wait_for = Step::Write; // the first step runs as soon as the socket is writable
+    // The first step runs at once, before tokio has seen the socket writable: a small response
+    // usually leaves here, without a reactor turn.  A later step that finds the socket full
+    // reruns under try_io, which then clears the stale readiness.
+    let mut wait_for = job.step()?;
     loop {
         let step = match wait_for {
             Step::Done => return Ok(job.body_sent()),
