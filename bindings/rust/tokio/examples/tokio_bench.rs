@@ -86,8 +86,8 @@ async fn bench(path: String, file_len: u64, rounds: usize) {
     let (only_size, only_conns) = (only("BENCH_SIZE"), only("BENCH_CONNS"));
     let cells: Vec<(u64, &str, usize)> = SIZES
         .iter()
-        .filter(|s| s.0 <= file_len && only_size.map_or(true, |o| o == s.0))
-        .flat_map(|&(s, n)| CONNS.iter().filter(move |&&c| only_conns.map_or(true, |o| o == c as u64)).map(move |&c| (s, n, c)))
+        .filter(|s| s.0 <= file_len && only_size.is_none_or(|o| o == s.0))
+        .flat_map(|&(s, n)| CONNS.iter().filter(move |&&c| only_conns.is_none_or(|o| o == c as u64)).map(move |&c| (s, n, c)))
         .collect();
     let mut results = vec![vec![Vec::new(); CONTENDERS.len()]; cells.len()];
     for round in 0..rounds {

@@ -35,7 +35,8 @@ async fn exact_bytes_on_both_sockets() {
         let data = pattern(size);
         let file = TempFile::with(&data);
         let f = file.open();
-        let cases: [(&[u8], usize, Option<usize>, &[u8], bool); 4] = [
+        type Case<'a> = (&'a [u8], usize, Option<usize>, &'a [u8], bool); // head, offset, count, tail, no_sendfile
+        let cases: [Case; 4] = [
             (b"", 0, None, b"", false),
             (b"HEAD\r\n\r\n", 0, None, b"", false),
             (b"h", size / 3, Some(size / 2), b"-tail", false),
