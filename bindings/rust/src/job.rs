@@ -110,6 +110,16 @@ impl<'a> Job<'a> {
         unsafe { sys::sf_job_body_sent(self.raw.as_ptr()) }
     }
 
+    /// For the driver's idle timer, when it fires while the job waits after
+    /// [`Step::Write`]: `true` when bytes left the socket's send queue since
+    /// that step (or since the previous call) — a slow reader that keeps
+    /// reading: re-arm the timer — `false` when none did: time out.  Always
+    /// `false` unless [`Options::idle_timeout`] was set for the job.
+    pub fn progressed(&mut self) -> bool {
+        // SAFETY: raw is live; &mut self orders this with the steps.
+        unsafe { sys::sf_job_progressed(self.raw.as_ptr()) == 1 }
+    }
+
     /// The descriptor to wait on for readability after [`Step::Read`] (the
     /// caller's file, or the one the library opened from a path).
     pub fn source_fd(&self) -> RawFd {

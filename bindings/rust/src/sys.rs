@@ -142,12 +142,14 @@ extern "C" {
         out: *mut *mut sf_transfer_t,
     ) -> c_int;
     pub fn sf_cancel(t: *mut sf_transfer_t) -> c_int;
+    pub fn sf_cancel_all(base: *mut event_base) -> c_int;
     pub fn sf_transfer_body_sent(t: *const sf_transfer_t) -> u64;
 
     pub fn sf_job_new(sock: c_int, region: *const sf_region_t, opts: *const sf_options_t, out: *mut *mut sf_job_t)
         -> c_int;
     pub fn sf_job_step(job: *mut sf_job_t) -> c_int;
     pub fn sf_job_body_sent(job: *const sf_job_t) -> u64;
+    pub fn sf_job_progressed(job: *mut sf_job_t) -> c_int;
     pub fn sf_job_source_fd(job: *const sf_job_t) -> c_int;
     pub fn sf_job_free(job: *mut sf_job_t);
     pub fn sf_job_start(

@@ -154,3 +154,32 @@ fn worker_is_send_and_sync_job_is_send() {
     send_sync::<Worker>();
     send::<Job<'static>>();
 }
+
+#[test]
+fn progressed_tells_whether_the_send_queue_moved() {
+    let file = TempFile::sparse(64 * 1024 * 1024);
+    let f = file.open();
+    let (server, mut client) = tcp_pair();
+    let opts = Options::new().idle_timeout(Duration::from_secs(1));
+    let mut job = Job::new(server.as_fd(), &Region::fd(&f), &opts).unwrap();
+    while job.step().unwrap() != Step::Write {}
+    assert!(!job.progressed(), "nobody read: the queue did not move");
+    let mut buf = vec![0u8; 256 * 1024]; // less than the peer's receive buffer holds by now
+    std::io::Read::read_exact(&mut client, &mut buf).unwrap();
+    let mut moved = false;
+    for _ in 0..1000 {
+        if job.progressed() {
+            moved = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(moved, "256 KiB read: the send queue shrank");
+    let mut no_idle = Job::new(server.as_fd(), &Region::fd(&f), &Options::new());
+    assert_eq!(no_idle.as_ref().err(), Some(&Error::Os(16)), "one job per socket (EBUSY)");
+    drop(job);
+    no_idle = Job::new(server.as_fd(), &Region::fd(&f), &Options::new());
+    let mut no_idle = no_idle.unwrap();
+    assert!(matches!(no_idle.step(), Ok(Step::Write | Step::Yield)));
+    assert!(!no_idle.progressed(), "always false without an idle timeout");
+}

@@ -37,9 +37,11 @@
 //! the region went out).
 //!
 //! **Timeouts.**  `Options::idle_timeout(d)` is honoured here as an idle
-//! timeout: each wait for the socket (or a pipe source) longer than `d` ends
-//! the transfer with [`Error::TimedOut`] (needs a runtime with the time
-//! driver, `enable_time()`/`enable_all()`).  For a deadline on the whole
+//! timeout: `d` without progress ends the transfer with [`Error::TimedOut`]
+//! (needs a runtime with the time driver, `enable_time()`/`enable_all()`).
+//! Progress is the socket becoming writable, a pipe source readable, or
+//! bytes leaving the socket's send queue ([`Job::progressed`]): a peer that
+//! keeps reading slowly is never cut off, one that stops reading is.  For a deadline on the whole
 //! transfer, wrap the call: `tokio::time::timeout(d, send_file(..)).await`
 //! — on expiry the future is dropped, which cancels as above.
 //!
@@ -159,7 +161,7 @@ pub async fn drive<S: Stream>(stream: &S, job: &mut Job<'_>, idle: Option<Durati
                 Step::Write
             }
             Step::Write => {
-                idle_wait(idle, poll_fn(|cx| stream.poll_write_ready(cx))).await?;
+                write_ready(stream, job, idle).await?;
                 // A step that finds the socket full reports WouldBlock, so try_io clears readiness.
                 match stream.try_io(|| match job.step() {
                     Ok(Step::Write) => Err(io::ErrorKind::WouldBlock.into()),
@@ -188,6 +190,22 @@ pub async fn drive<S: Stream>(stream: &S, job: &mut Job<'_>, idle: Option<Durati
             }
         };
         wait_for = step;
+    }
+}
+
+/// Waits until tokio sees the socket writable.  With an idle timeout, a timer
+/// that fires while the peer keeps draining the send queue (a slow reader, whose
+/// reads may be too small to make the socket writable again) is re-armed.
+async fn write_ready<S: Stream>(stream: &S, job: &mut Job<'_>, idle: Option<Duration>) -> Result<(), Error> {
+    let Some(d) = idle else {
+        return poll_fn(|cx| stream.poll_write_ready(cx)).await.map_err(os_error);
+    };
+    loop {
+        match tokio::time::timeout(d, poll_fn(|cx| stream.poll_write_ready(cx))).await {
+            Ok(res) => return res.map_err(os_error),
+            Err(_) if job.progressed() => continue,
+            Err(_) => return Err(Error::TimedOut),
+        }
     }
 }
 

@@ -258,6 +258,33 @@ fn idle_timeout_option_and_tokio_timeout() {
 }
 
 #[test]
+fn idle_timeout_spares_a_reader_that_drains_in_small_reads() {
+    // Small, spaced reads free too little of the send queue to make the socket writable again
+    // within the idle timeout; bytes still leave it, which counts as progress.
+    current_thread().block_on(async {
+        let data = pattern(6 * 1024 * 1024);
+        let file = TempFile::with(&data);
+        let (server, mut client) = tcp_pair().await;
+        let reader = tokio::spawn(async move {
+            let (mut v, mut buf) = (Vec::new(), vec![0u8; 2048]);
+            loop {
+                let n = client.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    return v;
+                }
+                v.extend_from_slice(&buf[..n]);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+        let opts = Options::new().idle_timeout(Duration::from_millis(150));
+        let res = send_file(&server, &file.open(), 0, None, &opts).await;
+        drop(server);
+        assert_eq!(res, Ok(data.len() as u64));
+        assert!(reader.await.unwrap() == data);
+    });
+}
+
+#[test]
 fn synchronous_errors() {
     current_thread().block_on(async {
         let file = TempFile::with(b"abc");
