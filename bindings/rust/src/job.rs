@@ -63,7 +63,8 @@ impl<'a> Job<'a> {
     /// Validates and prepares a transfer of `options.head`, `region`, then
     /// `options.tail` to `socket` (connected, non-blocking); writes nothing.
     /// The synchronous errors of [`send`](crate::send): `ENOENT`, `ERANGE`,
-    /// `EISDIR`, `ESPIPE`, `ENOTSOCK`, [`Error::Blocking`], ...  Head and tail
+    /// `EISDIR`, `ESPIPE`, `ENOTSOCK`, [`Error::Blocking`], `EBUSY` (another
+    /// job or transfer is still on this socket), ...  Head and tail
     /// are copied.  `socket` (`stream.as_fd()`) and a file given by
     /// [`Region::fd`] are borrowed for `'a`.
     pub fn new(socket: BorrowedFd<'a>, region: &Region<'a>, options: &Options<'_>) -> Result<Job<'a>, Error> {
