@@ -30,7 +30,9 @@ pub struct Ticket(u64);
 /// from exactly where their last step left them (for callers whose own
 /// reactor cannot watch the socket).  `Send + Sync`: submit and cancel from
 /// any thread.  Dropping it cancels what is still running (those callbacks
-/// never run) and joins the thread.
+/// never run) and joins the thread; a worker dropped inside one of its own
+/// callbacks (the last `Arc` of it, say) cannot join itself and is leaked
+/// instead, with a message on stderr.
 ///
 /// Only jobs that own their descriptors (or borrow `'static` ones) can be
 /// handed over: the worker may use them after the caller's borrows end.
@@ -68,7 +70,8 @@ unsafe impl Send for Worker {}
 unsafe impl Sync for Worker {}
 
 thread_local! {
-    static IN_CALLBACK: Cell<bool> = const { Cell::new(false) };
+    /// The table of the worker whose callback runs on this thread (null: none).
+    static IN_CALLBACK: Cell<*const Table> = const { Cell::new(ptr::null()) };
 }
 
 impl Worker {
@@ -156,18 +159,18 @@ extern "C" fn on_done(_t: *mut sys::sf_transfer_t, status: c_int, body_sent: u64
     }
     let Some((done, fds)) = slot.payload.lock().unwrap().take() else { return };
     let result = if status == 0 { Ok(body_sent) } else { Err(Error::from_code(status)) };
-    IN_CALLBACK.with(|c| c.set(true));
+    IN_CALLBACK.with(|c| c.set(Arc::as_ptr(&slot.table)));
     if let Err(p) = panic::catch_unwind(AssertUnwindSafe(move || done(result))) {
         let msg = p.downcast_ref::<&str>().copied().or_else(|| p.downcast_ref::<String>().map(String::as_str));
         eprintln!("evsendfile: a Worker callback panicked: {}", msg.unwrap_or("(no message)"));
     }
-    IN_CALLBACK.with(|c| c.set(false));
+    IN_CALLBACK.with(|c| c.set(ptr::null()));
     drop(fds);
 }
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        if IN_CALLBACK.with(Cell::get) {
+        if IN_CALLBACK.with(Cell::get) == Arc::as_ptr(&self.table) {
             // The library forbids sf_worker_free from a done callback: leave the thread running.
             eprintln!("evsendfile: a Worker dropped inside its own callback is leaked");
             return;

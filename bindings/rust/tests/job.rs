@@ -183,3 +183,24 @@ fn progressed_tells_whether_the_send_queue_moved() {
     assert!(matches!(no_idle.step(), Ok(Step::Write | Step::Yield)));
     assert!(!no_idle.progressed(), "always false without an idle timeout");
 }
+
+#[test]
+fn a_worker_dropped_in_its_own_callback_is_leaked_not_deadlocked() {
+    let file = TempFile::with(b"xyz");
+    let (server, client) = tcp_pair();
+    let reader = read_all(client);
+    let worker = Arc::new(std::sync::Mutex::new(Some(Worker::new().unwrap())));
+    let (tx, rx) = mpsc::channel();
+    let w = worker.clone();
+    let job = Job::owning(owned(&server), file.open(), 0, None, &Options::new()).unwrap();
+    drop(server);
+    let guard = worker.lock().unwrap();
+    guard.as_ref().unwrap().submit(job, move |r| {
+        drop(w.lock().unwrap().take()); // the last handle, dropped on the worker's own thread
+        tx.send(r).unwrap();
+    }).unwrap();
+    drop(guard);
+    assert_eq!(rx.recv_timeout(GUARD).unwrap(), Ok(3));
+    assert_eq!(reader.join().unwrap().unwrap(), b"xyz");
+    assert!(worker.lock().unwrap().is_none());
+}
