@@ -344,3 +344,9 @@ int transfer_collect(int sender, int receiver, const sf_region_t *region, const 
     event_base_free(base);
     return rc;
 }
+
+uint32_t test_ms(uint32_t ms) {
+    const char *v = getenv("EVSF_TEST_TIME_SCALE");
+    long scale = v ? strtol(v, NULL, 10) : 1;
+    return ms * (uint32_t)(scale > 1 ? scale : 1);
+}

@@ -19,6 +19,12 @@ struct event_base;
 #define MiB (1024ull * 1024ull)
 #define GiB (1024ull * 1024ull * 1024ull)
 
+/* A timeout a test gives the library, in ms, times $EVSF_TEST_TIME_SCALE
+ * (default 1).  tests/memcheck.sh sets 4: valgrind runs one thread at a
+ * time, so on a loaded machine a test's reader thread can sit still for
+ * longer than a timeout meant for a live peer. */
+uint32_t test_ms(uint32_t ms);
+
 /* Generous guard for every wait: a hang becomes a failure, not a stuck CI. */
 #define GUARD_SECONDS 60
 

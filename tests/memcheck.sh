@@ -8,6 +8,7 @@ set -euo pipefail
 build=${1:?usage: memcheck.sh BUILD_DIR}
 here=$(cd "$(dirname "$0")" && pwd)
 status=0 count=0
+export EVSF_TEST_TIME_SCALE=4  # tests/harness.h: test_ms()
 for t in "$build"/tests/test_*; do
   [ -x "$t" ] || continue
   count=$((count + 1))

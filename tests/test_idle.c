@@ -89,7 +89,7 @@ static void test_slow_reader_not_cut_stopped_reader_cut(void **state) {
     struct event_base *base = event_base_new();
     sf_options_t o;
     sf_options_init(&o);
-    o.idle_timeout_ms = 1000; /* several of them pass during the slow phase */
+    o.idle_timeout_ms = test_ms(1000); /* several of them pass during the slow phase */
     idle_done_t d = {.reader = &rd};
     sf_region_t region = {.fd = fd, .offset = 0, .count = size};
     assert_int_equal(sf_send_async(base, s, &region, &o, on_done, &d, NULL), 0);

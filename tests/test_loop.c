@@ -112,7 +112,7 @@ static void test_idle_timeout_slow_steady_reader(void **state) {
     small_buffers(s, r, 4096);
     sf_options_t o;
     sf_options_init(&o);
-    o.idle_timeout_ms = 500;
+    o.idle_timeout_ms = test_ms(500);
     sf_region_t reg = {fd, NULL, 0, SF_COUNT_TO_EOF};
     reader_t rd = {.chunk = 2048, .pace_us = 10000, .keep = 1};
     done_rec_t d;
