@@ -255,6 +255,8 @@ fn can_use_reports_sendfile_on_tcp() {
 fn version_is_the_headers() {
     let want = format!("{}.{}.{}", c::SF_VERSION_MAJOR, c::SF_VERSION_MINOR, c::SF_VERSION_PATCH);
     assert_eq!(evsendfile::version(), want);
+    // The crate's own version is the library's (one version, the header's).
+    assert_eq!(env!("CARGO_PKG_VERSION"), want);
 }
 
 #[test]
