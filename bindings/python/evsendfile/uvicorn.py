@@ -226,7 +226,9 @@ class _H11Cycle(_ZeroCopyCycle, h11_impl.RequestResponseCycle):
 
         body = _FileBody(count)
         pieces = self.conn.send_with_data_passthrough(h11.Data(data=body))  # type: ignore[attr-defined]
-        at = next(i for i, p in enumerate(pieces) if p is body)
+        at = next((i for i, p in enumerate(pieces) if p is body), None)
+        if at is None:  # an empty piece: h11 writes no chunk for it
+            return b"".join(pieces), b""
         return b"".join(pieces[:at]), b"".join(pieces[at + 1:])
 
 
