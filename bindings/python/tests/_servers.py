@@ -181,3 +181,38 @@ SENDFILE_RE = re.compile(r"sendfile(?:\(| resumed>).*\) = (\d+)$", re.M)
 def sendfile_bytes(strace_log: str) -> int:
     """Bytes moved by successful sendfile(2) calls in an `strace -e trace=sendfile` log."""
     return sum(int(m.group(1)) for m in SENDFILE_RE.finditer(strace_log))
+
+
+SIZES = [0, 1, 32 * 1024 - 1, 32 * 1024, 32 * 1024 + 1, 8 << 20]
+GIB = 1 << 30
+
+
+def make_files(d: Path, sparse: bool = True) -> Path:
+    """f<size> of random bytes for each of SIZES; `sparse`: 1 GiB, mostly a
+    hole, marked at both ends and in the middle."""
+    for size in SIZES:
+        (d / f"f{size}").write_bytes(os.urandom(size))
+    if sparse:
+        with open(d / "sparse", "wb") as f:
+            f.truncate(GIB)
+            for at in (0, GIB // 2 - 3, GIB - 16):
+                f.seek(at)
+                f.write(os.urandom(16))
+    return d
+
+
+def content(files: Path, name: str, offset: int = 0, count: Optional[int] = None) -> bytes:
+    with open(files / name, "rb") as f:
+        f.seek(offset)
+        return f.read() if count is None else f.read(count)
+
+
+def headers_of(curl_stdout: bytes) -> dict[str, str]:
+    """The last response's headers from `curl -D - -o FILE` output."""
+    blocks = [b for b in curl_stdout.split(b"\r\n\r\n") if b.startswith(b"HTTP/")]
+    lines = blocks[-1].decode("latin-1").split("\r\n")
+    out = {"status": lines[0].split()[1]}
+    for line in lines[1:]:
+        k, v = line.split(":", 1)
+        out[k.strip().lower()] = v.strip()
+    return out

@@ -14,25 +14,16 @@ from pathlib import Path
 import pytest
 
 from _servers import (
-    LOOPS, PYTHON, Reader, Server, connect, curl, free_port, make_cert, request, sendfile_bytes, wait_until,
+    LOOPS, PYTHON, SIZES, Reader, Server, connect, content, curl, free_port, make_cert, make_files, request,
+    sendfile_bytes, wait_until,
 )
 
 HERE = Path(__file__).resolve().parent
-SIZES = [0, 1, 32 * 1024 - 1, 32 * 1024, 32 * 1024 + 1, 8 << 20]
-GIB = 1 << 30
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("files")
-    for size in SIZES:
-        (d / f"f{size}").write_bytes(os.urandom(size))
-    with open(d / "sparse", "wb") as f:  # 1 GiB, mostly a hole, marked at both ends and inside
-        f.truncate(GIB)
-        for at in (0, GIB // 2 - 3, GIB - 16):
-            f.seek(at)
-            f.write(os.urandom(16))
-    return d
+    return make_files(tmp_path_factory.mktemp("files"))
 
 
 def launch(files: Path, loop: str, http: str, log: Path, tls: bool = False, prefix: list[str] = ()) -> Server:  # type: ignore[assignment]
@@ -62,12 +53,6 @@ def clean_log(server: Server):  # type: ignore[no-untyped-def]
     yield
     log = server.new_log()
     assert "Traceback" not in log and "ERROR" not in log, log
-
-
-def content(files: Path, name: str, offset: int = 0, count: int | None = None) -> bytes:
-    with open(files / name, "rb") as f:
-        f.seek(offset)
-        return f.read() if count is None else f.read(count)
 
 
 @pytest.mark.parametrize("size", SIZES)
