@@ -216,3 +216,14 @@ def headers_of(curl_stdout: bytes) -> dict[str, str]:
         k, v = line.split(":", 1)
         out[k.strip().lower()] = v.strip()
     return out
+
+
+def _strace_works() -> bool:
+    try:
+        return subprocess.run(["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=sendfile", "true"],
+                              capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+STRACE_OK = _strace_works()  # missing, or ptrace not allowed (some containers)

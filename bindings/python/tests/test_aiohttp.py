@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from _servers import (
-    LOOPS, PYTHON, SIZES, Reader, Server, connect, content, curl, free_port, headers_of, make_cert, make_files,
+    LOOPS, STRACE_OK, PYTHON, SIZES, Reader, Server, connect, content, curl, free_port, headers_of, make_cert, make_files,
     request, sendfile_bytes, wait_until,
 )
 
@@ -136,6 +136,7 @@ class _Slow:
         return self.sock.recv(min(n, 7000))
 
 
+@pytest.mark.skipif(not STRACE_OK, reason="strace unusable here")
 @pytest.mark.parametrize("loop", LOOPS)
 def test_tls_falls_back_to_aiohttp(loop: str, files: Path, tmp_path: Path) -> None:
     trace = tmp_path / "strace"
@@ -150,6 +151,7 @@ def test_tls_falls_back_to_aiohttp(loop: str, files: Path, tmp_path: Path) -> No
     assert sendfile_bytes(trace.read_text()) == 0
 
 
+@pytest.mark.skipif(not STRACE_OK, reason="strace unusable here")
 @pytest.mark.parametrize("loop", LOOPS)
 def test_plain_tcp_uses_sendfile(loop: str, files: Path, tmp_path: Path) -> None:
     trace = tmp_path / "strace"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from _servers import (
-    LOOPS, PYTHON, SIZES, Server, content, curl, free_port, headers_of, make_files, sendfile_bytes,
+    LOOPS, STRACE_OK, PYTHON, SIZES, Server, content, curl, free_port, headers_of, make_files, sendfile_bytes,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -127,6 +127,7 @@ def test_missing_file_is_500(server: Server) -> None:
     assert headers["status"] == "500"
 
 
+@pytest.mark.skipif(not STRACE_OK, reason="strace unusable here")
 @pytest.mark.parametrize("loop", LOOPS)
 def test_served_by_sendfile_under_evsendfile_uvicorn(loop: str, files: Path, tmp_path: Path) -> None:
     trace = tmp_path / "strace"

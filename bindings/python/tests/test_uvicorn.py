@@ -6,7 +6,6 @@ both of uvicorn's HTTP parsers (h11, httptools)."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from _servers import (
-    LOOPS, PYTHON, SIZES, Reader, Server, connect, content, curl, free_port, make_cert, make_files, request,
+    LOOPS, STRACE_OK, PYTHON, SIZES, Reader, Server, connect, content, curl, free_port, make_cert, make_files, request,
     sendfile_bytes, wait_until,
 )
 
@@ -200,6 +199,7 @@ def test_slow_reader(server: Server, files: Path, clean_log: None) -> None:
         assert bytes(got[got.index(b"\r\n\r\n") + 4:]) == want
 
 
+@pytest.mark.skipif(not STRACE_OK, reason="strace unusable here")
 @pytest.mark.parametrize("loop", LOOPS)
 def test_tls_copy_path(loop: str, files: Path, tmp_path: Path) -> None:
     srv = launch(files, loop, "h11", tmp_path / "tls.log", tls=True,
@@ -218,7 +218,7 @@ def test_tls_copy_path(loop: str, files: Path, tmp_path: Path) -> None:
     assert sendfile_bytes((tmp_path / "strace").read_text()) == 0  # no plaintext around TLS
 
 
-@pytest.mark.skipif(shutil.which("strace") is None, reason="strace not installed")
+@pytest.mark.skipif(not STRACE_OK, reason="strace unusable here")
 @pytest.mark.parametrize("loop", LOOPS)
 @pytest.mark.parametrize("http", ["h11", "httptools"])
 def test_plain_tcp_uses_sendfile(loop: str, http: str, files: Path, tmp_path: Path) -> None:
