@@ -1,0 +1,223 @@
+#!/usr/bin/python3
+"""ASGI/aiohttp file responses: stock vs evsendfile, one run, interleaved rounds.
+
+Contenders, each a server process started once, on each loop (asyncio, uvloop):
+  uvicorn        uvicorn (httptools) + Starlette's FileResponse        (stock)
+  evsf-uvicorn   evsendfile.uvicorn.HttpToolsProtocol + evsendfile.starlette.FileResponse
+  aiohttp        aiohttp's web.FileResponse                            (stock)
+  evsf-aiohttp   evsendfile.aiohttp.FileResponse
+wrk (one thread) drives every (loop, size, connections) cell for each contender,
+the order rotating from cell to cell.  Per cell: wrk's bytes and requests, and
+the server's CPU seconds (utime + stime of the process, every thread, from
+/proc/PID/stat).  Printed: medians over the rounds, and the median of the
+per-round ratios evsf-X / X (throughput: >1 is better; CPU per GB: <1 is better).
+
+    EVSENDFILE_LIBRARY=$PWD/build/libevsendfile.so.2 /usr/bin/python3 bench/asgi_bench.py
+
+Shrink it with EVSF_BENCH_ROUNDS (default 3), EVSF_BENCH_SECONDS (per cell,
+default 2), EVSF_BENCH_SIZES (16k,1m,64m), EVSF_BENCH_CLIENTS (1,32),
+EVSF_BENCH_LOOPS (asyncio,uvloop).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BINDING = os.path.join(os.path.dirname(HERE), "bindings", "python")
+sys.path.insert(0, BINDING)
+
+SIZES = {"16k": 16 * 1024, "1m": 1 << 20, "64m": 64 << 20}
+CONTENDERS = ["uvicorn", "evsf-uvicorn", "aiohttp", "evsf-aiohttp"]
+PAIRS = [("evsf-uvicorn", "uvicorn"), ("evsf-aiohttp", "aiohttp")]
+TICK = os.sysconf("SC_CLK_TCK")
+
+WRK_SCRIPT = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %d %d %d\\n", summary.bytes, summary.requests,
+           summary.duration, e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+
+def serve(kind: str, loop: str, work: str, port: int) -> None:
+    """The server process of one contender."""
+    if kind.endswith("uvicorn"):
+        import uvicorn
+        from starlette.applications import Starlette
+        from starlette.responses import FileResponse as StockFileResponse
+        from starlette.routing import Route
+
+        if kind == "evsf-uvicorn":
+            from evsendfile.starlette import FileResponse
+            from evsendfile.uvicorn import HttpToolsProtocol as http
+        else:
+            FileResponse, http = StockFileResponse, "httptools"
+
+        async def endpoint(request):
+            return FileResponse(os.path.join(work, request.path_params["name"]))
+
+        app = Starlette(routes=[Route("/{name}", endpoint)])
+        uvicorn.run(app, host="127.0.0.1", port=port, loop=loop, http=http, access_log=False, log_level="warning")
+    else:
+        import asyncio
+
+        from aiohttp import web
+
+        if loop == "uvloop":
+            import uvloop
+
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        if kind == "evsf-aiohttp":
+            from evsendfile.aiohttp import FileResponse
+        else:
+            FileResponse = web.FileResponse
+
+        async def handler(request):
+            return FileResponse(os.path.join(work, request.match_info["name"]))
+
+        app = web.Application()
+        app.router.add_get("/{name}", handler)
+        web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=lambda *a: None)
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime (all threads)
+
+
+def run_cell(pid: int, port: int, size: str, clients: int, seconds: int, script: str) -> dict[str, float]:
+    cpu0 = cpu_seconds(pid)
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--timeout", "30s", "-s", script,
+         f"http://127.0.0.1:{port}/{size}"],
+        capture_output=True, text=True, timeout=seconds + 120,
+    ).stdout
+    cpu1 = cpu_seconds(pid)
+    line = next(l for l in out.splitlines() if l.startswith("RESULT "))
+    nbytes, nreq, dur_us, errors = (int(x) for x in line.split()[1:])
+    gb = nbytes / 1e9
+    return {"gbps": gb / (dur_us / 1e6), "rps": nreq / (dur_us / 1e6),
+            "cpu_per_gb": (cpu1 - cpu0) / gb if gb else float("nan"), "errors": errors}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"server did not start (exit {proc.returncode})")
+            time.sleep(0.02)
+
+
+def main() -> None:
+    rounds = int(os.environ.get("EVSF_BENCH_ROUNDS", "3"))
+    seconds = int(os.environ.get("EVSF_BENCH_SECONDS", "2"))
+    sizes = os.environ.get("EVSF_BENCH_SIZES", ",".join(SIZES)).split(",")
+    clients = [int(c) for c in os.environ.get("EVSF_BENCH_CLIENTS", "1,32").split(",")]
+    loops = os.environ.get("EVSF_BENCH_LOOPS", "asyncio,uvloop").split(",")
+
+    import aiohttp
+    import starlette
+    import uvicorn
+    import uvloop
+
+    import evsendfile
+
+    work = tempfile.mkdtemp(prefix="evsf-asgibench-")
+    block = os.urandom(1 << 20)
+    for name in sizes:
+        with open(os.path.join(work, name), "wb") as f:
+            left = SIZES[name]
+            while left:
+                f.write(block[: min(left, len(block))])
+                left -= min(left, len(block))
+    script = os.path.join(work, "report.lua")
+    with open(script, "w") as f:
+        f.write(WRK_SCRIPT)
+
+    print(f"# python {platform.python_version()}, {platform.platform()}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    print(f"# uvicorn {uvicorn.__version__}, starlette {starlette.__version__}, aiohttp {aiohttp.__version__}, "
+          f"uvloop {uvloop.__version__}, libevsendfile {evsendfile.library_version()}")
+    print(f"# rounds={rounds} seconds/cell={seconds} sizes={sizes} clients={clients} loops={loops}")
+    procs: dict[tuple[str, str], tuple[subprocess.Popen, int]] = {}
+    env = dict(os.environ, PYTHONPATH=BINDING)
+    try:
+        for loop in loops:
+            for c in CONTENDERS:
+                port = free_port()
+                p = subprocess.Popen([sys.executable, __file__, "--serve", c, loop, work, str(port)], env=env)
+                procs[(c, loop)] = (p, port)
+                wait_port(port, p)
+        results: dict[tuple[str, str, int, str], list[dict[str, float]]] = {}
+        cell = 0
+        for r in range(rounds):
+            for loop in loops:
+                for s in sizes:
+                    for n in clients:
+                        order = CONTENDERS[cell % 4:] + CONTENDERS[: cell % 4]
+                        cell += 1
+                        for c in order:
+                            p, port = procs[(c, loop)]
+                            res = run_cell(p.pid, port, s, n, seconds, script)
+                            results.setdefault((loop, s, n, c), []).append(res)
+                            print(f"round {r + 1} {loop:7} {s:>4} x{n:<3} {c:<13} {res['gbps']:7.3f} GB/s "
+                                  f"{res['rps']:8.0f} req/s {res['cpu_per_gb']:7.3f} cpu-s/GB err={res['errors']}",
+                                  flush=True)
+        report(results, loops, sizes, clients, rounds)
+    finally:
+        for p, _ in procs.values():
+            p.terminate()
+            p.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(results, loops, sizes, clients, rounds) -> None:  # type: ignore[no-untyped-def]
+    def med(key, cell, c):  # type: ignore[no-untyped-def]
+        return statistics.median(x[key] for x in results[(*cell, c)])
+
+    def ratio(key, cell, ours, stock):  # type: ignore[no-untyped-def]
+        return statistics.median(a[key] / b[key] for a, b in zip(results[(*cell, ours)], results[(*cell, stock)]))
+
+    print(f"\n## medians over {rounds} rounds; ratio = median of per-round evsf/stock "
+          "(throughput >1 better, CPU/GB <1 better)")
+    print("| loop | size | conns | stock | stock GB/s | stock CPU s/GB | evsendfile GB/s | evsendfile CPU s/GB "
+          "| throughput ratio | CPU/GB ratio | errors |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for loop in loops:
+        for s in sizes:
+            for n in clients:
+                cell = (loop, s, n)
+                for ours, stock in PAIRS:
+                    errs = sum(x["errors"] for c in (ours, stock) for x in results[(*cell, c)])
+                    print(f"| {loop} | {s} | {n} | {stock} | {med('gbps', cell, stock):.3f} "
+                          f"| {med('cpu_per_gb', cell, stock):.2f} | {med('gbps', cell, ours):.3f} "
+                          f"| {med('cpu_per_gb', cell, ours):.2f} | {ratio('gbps', cell, ours, stock):.2f} "
+                          f"| {ratio('cpu_per_gb', cell, ours, stock):.2f} | {errs} |")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 6 and sys.argv[1] == "--serve":
+        serve(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]))
+    else:
+        main()
