@@ -9,12 +9,16 @@
     /missing                       pathsend of a missing file; the app lets the error escape
     /missing-caught                same; the app catches it and answers with a body
     /body/NAME                     the file as one http.response.body (comparison)
+    /zclong/NAME?length=L&count=C  Content-Length L, then a zerocopysend of C bytes (L < C, or
+                                   C beyond the end of the file); the app reports the error type
+                                   in the X-Error header of a second request: /last-error
 """
 
 import os
 from urllib.parse import parse_qs
 
 FILES = os.environ.get("FILES_DIR", "/nonexistent")
+LAST_ERROR = [""]
 
 
 def start(size, chunked=False):
@@ -79,6 +83,18 @@ async def app(scope, receive, send):
             await send({"type": "http.response.pathsend", "path": os.path.join(FILES, "no-such-file")})
         except FileNotFoundError:
             await send({"type": "http.response.body", "body": b"not found"})
+    elif kind == "zclong":
+        with open(path, "rb") as f:
+            await send(start(int(q["length"])))
+            try:
+                await send({"type": "http.response.zerocopysend", "file": f, "offset": 0, "count": int(q["count"])})
+            except Exception as e:  # noqa: BLE001 - reported to the test
+                LAST_ERROR[0] = type(e).__name__
+                raise
+    elif kind == "last-error":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"0"), (b"x-error", LAST_ERROR[0].encode())]})
+        await send({"type": "http.response.body", "body": b""})
     elif kind == "body":
         with open(path, "rb") as f:
             data = f.read()

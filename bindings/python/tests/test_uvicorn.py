@@ -167,6 +167,33 @@ def test_pathsend_missing_file_app_sees_it(server: Server, clean_log: None) -> N
             assert reader.response() [2] == b"not found"
 
 
+@pytest.mark.parametrize("name,length,count,error", [
+    (f"f{8 << 20}", 10, 20, ("LocalProtocolError", "RuntimeError")),  # longer than Content-Length (h11, httptools)
+    ("f1", 5, 5, ("OSError", "TruncatedFileError")),  # the file ends before the region
+    (f"f{32 * 1024}", (1 << 20) + 1, (1 << 20) + 1, ("OSError", "TruncatedFileError")),
+])
+def test_bad_region_reaches_the_app(server: Server, name: str, length: int, count: int, error: tuple) -> None:
+    server.new_log()
+    s = connect(server.port)
+    with s:
+        s.sendall(request(f"/zclong/{name}?length={length}&count={count}"))
+        data = b""
+        while True:  # the connection is closed, not left hanging
+            try:
+                b = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not b:
+                break
+            data += b
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200") and b"content-length: %d" % length in head
+    assert len(body) < length  # never a complete-looking response
+    r = curl(f"{server.url}/last-error", "-D", "-")
+    assert any(f"x-error: {e}".encode() in r.stdout for e in error), r.stdout
+    wait_until(lambda: "Exception in ASGI application" in server.log()[server.mark:], "the error in the log")
+
+
 def test_client_disconnects_mid_body(server: Server, files: Path, clean_log: None) -> None:
     curl(f"{server.url}/path/f1")  # the server's own lazy resources (worker thread) exist now
     baseline = server.fds()
