@@ -87,6 +87,20 @@ class _FlowWriter:
         await self._flow.drain()
 
 
+class _Capture:
+    """Stands in for the transport while uvicorn writes the response head."""
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+        self.data = b""
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class _ZeroCopyCycle:
     """Mixin for uvicorn's RequestResponseCycle classes (h11 and httptools)."""
 
@@ -109,34 +123,62 @@ class _ZeroCopyCycle:
         for name in EXTENSIONS:
             extensions.setdefault(name, {})
         self._body_sent = False  # an http.response.body or zerocopysend went out
+        self._head = b""  # the response head uvicorn wrote, held back (see _start)
 
     async def send(self, message: Any) -> None:
         kind = message["type"]
-        if kind not in EXTENSIONS or not self.response_started or self.response_complete:
-            if kind == "http.response.body":
-                self._body_sent = True
-            # uvicorn's own send: also raises its errors for a file message
-            # before http.response.start or after the response completed.
-            await super().send(message)  # type: ignore[misc]
+        if kind == "http.response.start" and not self.response_started:
+            await self._start(message)
             return
-        if self.disconnected:
-            return
-        if kind == PATHSEND:
-            if self._body_sent:
-                raise RuntimeError("http.response.pathsend cannot follow http.response.body")
-            more_body = False
-        else:
-            more_body = bool(message.get("more_body", False))
-        self._body_sent = True
-        if self.scope["method"] != "HEAD":
-            if kind == PATHSEND:
-                await self._send_path(message["path"])
-            else:
-                await self._send_fd(message)
+        try:
+            if kind not in EXTENSIONS or not self.response_started or self.response_complete:
+                self._flush_head()
+                if kind == "http.response.body":
+                    self._body_sent = True
+                # uvicorn's own send: also raises its errors for a file message
+                # before http.response.start or after the response completed.
+                await super().send(message)  # type: ignore[misc]
+                return
             if self.disconnected:
                 return
+            if kind == PATHSEND:
+                if self._body_sent:
+                    raise RuntimeError("http.response.pathsend cannot follow http.response.body")
+                more_body = False
+            else:
+                more_body = bool(message.get("more_body", False))
+            self._body_sent = True
+            if self.scope["method"] != "HEAD":
+                if kind == PATHSEND:
+                    await self._send_path(message["path"])
+                else:
+                    await self._send_fd(message)
+                if self.disconnected:
+                    return
+        finally:
+            self._flush_head()  # whatever happened, the head goes before anything else
         # Completion (end of message, keep-alive or close, pipelining) is uvicorn's.
         await super().send({"type": "http.response.body", "body": b"", "more_body": more_body})  # type: ignore[misc]
+
+    async def _start(self, message: Any) -> None:
+        """uvicorn's http.response.start, with the head it writes held back
+        until the next send of this cycle or the end of this loop iteration:
+        a file body that follows at once leaves with it (one writev for a
+        small body; the ASGI spec lets a server wait for the first body)."""
+        transport, capture = self.transport, _Capture(self.transport)
+        self.transport = capture
+        try:
+            await super().send(message)  # type: ignore[misc]
+        finally:
+            self.transport = transport
+        if capture.data:
+            self._head = capture.data
+            asyncio.get_running_loop().call_soon(self._flush_head)
+
+    def _flush_head(self) -> None:
+        head, self._head = self._head, b""
+        if head and not self.disconnected and not self.transport.is_closing():
+            self.transport.write(head)
 
     async def _send_path(self, path: Any) -> None:
         if not isinstance(path, str):
@@ -171,7 +213,9 @@ class _ZeroCopyCycle:
             os.lseek(fd, offset + count, os.SEEK_SET)  # as sendfile(2) without an offset does
 
     async def _send_region(self, fd: int, offset: int, count: int) -> None:
-        head, tail = self._frame(count)  # the protocol's framing; raises on a length mismatch
+        frame_head, tail = self._frame(count)  # the protocol's framing; raises on a length mismatch
+        held, self._head = self._head, b""  # a response head still held goes first
+        head = held + frame_head
         if count == 0 and not head and not tail:
             return
         transport = self.transport
@@ -190,6 +234,10 @@ class _ZeroCopyCycle:
                 transport.abort()
             self.disconnected = True
             logger.debug("file body not delivered: %s", e)
+        except BaseException:
+            if not transport.is_closing():
+                self._head = held  # refused before any byte went out: the head still goes first
+            raise
 
     async def _copy(self, fd: int, offset: int, count: int, head: bytes, tail: bytes) -> None:
         """User-space TLS: the transport encrypts, so the bytes go through it."""
