@@ -25,10 +25,11 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_files(tmp_path_factory.mktemp("files"))
 
 
-def launch(files: Path, loop: str, http: str, log: Path, tls: bool = False, prefix: list[str] = ()) -> Server:  # type: ignore[assignment]
+def launch(files: Path, loop: str, http: str, log: Path, tls: bool = False, prefix: list[str] = (),  # type: ignore[assignment]
+           extra: list[str] = ()) -> Server:  # type: ignore[assignment]
     port = free_port()
     argv = [*prefix, PYTHON, "-m", "evsendfile.uvicorn", "_uvicorn_app:app", "--port", str(port),
-            "--loop", loop, "--http", http, "--app-dir", str(HERE)]
+            "--loop", loop, "--http", http, "--app-dir", str(HERE), *extra]
     if tls:
         key, cert = make_cert(files)
         argv += ["--ssl-keyfile", key, "--ssl-certfile", cert]
@@ -259,3 +260,15 @@ def test_plain_tcp_uses_sendfile(loop: str, http: str, files: Path, tmp_path: Pa
     finally:
         srv.stop()
     assert sendfile_bytes(trace.read_text()) == 2 * (8 << 20)
+
+
+def test_launcher_workers(files: Path, tmp_path: Path) -> None:
+    """--workers N: each worker process serves with the evsendfile protocol."""
+    srv = launch(files, "asyncio", "httptools", tmp_path / "server.log", extra=["--workers", "2"])
+    try:
+        for _ in range(6):
+            r = curl(f"{srv.url}/path/f{8 << 20}")
+            assert r.returncode == 0 and r.stdout == content(files, f"f{8 << 20}")
+    finally:
+        log = srv.stop()
+    assert log.count("Started server process") == 2 and "Traceback" not in log, log
