@@ -106,6 +106,14 @@ def test_unsatisfiable_range(server: Server, spec: str) -> None:
     assert body == b""
 
 
+def test_empty_file_ranges(server: Server) -> None:
+    for spec in ("bytes=0-", "bytes=-1"):
+        headers, body = get(server, "/ours/f0", "-H", f"Range: {spec}")
+        assert headers["status"] == "416" and headers["content-range"] == "bytes */0" and body == b""
+    headers, body = get(server, "/ours/f0")
+    assert headers["status"] == "200" and headers["content-length"] == "0" and body == b""
+
+
 @pytest.mark.parametrize("spec", ["bytes=0-1,5-6", "items=0-5", "bytes=9-3"])
 def test_ignored_range_sends_all(server: Server, files: Path, spec: str) -> None:
     headers, body = get(server, f"/ours/f{32 * 1024 + 1}", "-H", f"Range: {spec}")
