@@ -31,8 +31,7 @@ from typing import Any, Callable, Optional
 
 import uvicorn
 
-from . import send_file
-from ._errors import TruncatedFileError
+from . import create_sendfile_callable, send_file
 
 TESTED_UVICORN = ("0.17",)  # major.minor series whose internals this module was tested against
 
@@ -57,7 +56,6 @@ logger = logging.getLogger("uvicorn.error")
 PATHSEND = "http.response.pathsend"
 ZEROCOPYSEND = "http.response.zerocopysend"
 EXTENSIONS = (PATHSEND, ZEROCOPYSEND)
-COPY_CHUNK = 256 * 1024  # TLS copy path: bytes read and handed to the transport per step
 
 
 class _FileBody:
@@ -73,9 +71,10 @@ class _FileBody:
 
 
 class _FlowWriter:
-    """What send_file needs of a StreamWriter, for a uvicorn connection:
-    its transport, and drain() through uvicorn's own flow control (uvicorn's
-    protocol receives pause_writing/resume_writing)."""
+    """What send_file and create_sendfile_callable need of a StreamWriter,
+    for a uvicorn connection: its transport, write, is_closing, and drain()
+    through uvicorn's own flow control (uvicorn's protocol receives
+    pause_writing/resume_writing)."""
 
     __slots__ = ("transport", "_flow")
 
@@ -83,7 +82,15 @@ class _FlowWriter:
         self.transport = transport
         self._flow = flow
 
+    def write(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
     async def drain(self) -> None:
+        if self.transport.is_closing():
+            raise ConnectionResetError(errno.ECONNRESET, "connection closed")
         await self._flow.drain()
 
 
@@ -240,27 +247,17 @@ class _ZeroCopyCycle:
             raise
 
     async def _copy(self, fd: int, offset: int, count: int, head: bytes, tail: bytes) -> None:
-        """User-space TLS: the transport encrypts, so the bytes go through it."""
+        """User-space TLS: the engine cannot encrypt, so the package's copy
+        path (create_sendfile_callable) writes the region through the
+        transport, with uvicorn's flow control.  It takes a path: the very
+        file already open, through /proc/self/fd."""
         transport = self.transport
         if head:
             transport.write(head)
-        position, end = offset, offset + count
-        try:
-            while position < end:
-                if self.flow.write_paused:
-                    await self.flow.drain()
-                if transport.is_closing():
-                    raise ConnectionResetError(errno.ECONNRESET, "connection closed")
-                data = os.pread(fd, min(COPY_CHUNK, end - position), position)
-                if not data:
-                    raise TruncatedFileError(errno.EIO, "the file ended before the region did")
-                transport.write(data)
-                position += len(data)
-        except (OSError, asyncio.CancelledError) as e:
-            if not isinstance(e, ConnectionError):
-                transport.abort()  # a partial body cannot be repaired
-            raise
-        if tail:
+        # write_timeout None: no stall limit, like uvicorn (asyncio.wait_for(..., None))
+        copy = create_sendfile_callable(_FlowWriter(transport, self.flow), write_timeout=self.sendfile_idle_timeout)  # type: ignore[arg-type]
+        await copy(f"/proc/self/fd/{fd}", offset, count)
+        if tail and not transport.is_closing():
             transport.write(tail)
 
     def _frame(self, count: int) -> tuple[bytes, bytes]:

@@ -15,6 +15,9 @@ from _servers import (
     request, sendfile_bytes, wait_until,
 )
 
+# The servers run in subprocesses, each test on both loops (LOOPS): no loop in this process.
+pytestmark = pytest.mark.loopless
+
 HERE = Path(__file__).resolve().parent
 BIG = f"f{8 << 20}"
 

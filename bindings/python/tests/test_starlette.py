@@ -13,6 +13,9 @@ from _servers import (
     LOOPS, STRACE_OK, PYTHON, SIZES, Server, content, curl, free_port, headers_of, make_files, sendfile_bytes,
 )
 
+# The servers run in subprocesses, each test on both loops (LOOPS): no loop in this process.
+pytestmark = pytest.mark.loopless
+
 HERE = Path(__file__).resolve().parent
 BIG = f"f{8 << 20}"
 

@@ -17,6 +17,9 @@ from _servers import (
     sendfile_bytes, wait_until,
 )
 
+# The servers run in subprocesses, each test on both loops (LOOPS): no loop in this process.
+pytestmark = pytest.mark.loopless
+
 HERE = Path(__file__).resolve().parent
 
 
