@@ -9,6 +9,7 @@
     /missing                       pathsend of a missing file; the app lets the error escape
     /missing-caught                same; the app catches it and answers with a body
     /body/NAME                     the file as one http.response.body (comparison)
+    /path-after-body/NAME          a body, then pathsend (refused: RuntimeError), then a body
     /zclong/NAME?length=L&count=C  Content-Length L, then a zerocopysend of C bytes (L < C, or
                                    C beyond the end of the file); the app reports the error type
                                    in the X-Error header of a second request: /last-error
@@ -95,6 +96,13 @@ async def app(scope, receive, send):
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-length", b"0"), (b"x-error", LAST_ERROR[0].encode())]})
         await send({"type": "http.response.body", "body": b""})
+    elif kind == "path-after-body":
+        await send(start(4))
+        await send({"type": "http.response.body", "body": b"ab", "more_body": True})
+        try:
+            await send({"type": "http.response.pathsend", "path": path})
+        except RuntimeError:
+            await send({"type": "http.response.body", "body": b"cd"})
     elif kind == "body":
         with open(path, "rb") as f:
             data = f.read()

@@ -275,3 +275,15 @@ def test_launcher_workers(files: Path, tmp_path: Path) -> None:
     finally:
         log = srv.stop()
     assert log.count("Started server process") == 2 and "Traceback" not in log, log
+
+
+def test_pathsend_after_body_is_refused(server: Server, clean_log: None) -> None:
+    assert curl(f"{server.url}/path-after-body/f1").stdout == b"abcd"
+
+
+def test_other_uvicorn_versions_are_refused() -> None:
+    code = "import uvicorn; uvicorn.__version__ = '0.18.0'; import evsendfile.uvicorn"
+    r = subprocess.run([PYTHON, "-c", code], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONPATH=str(HERE.parent)))
+    assert r.returncode != 0
+    assert "ImportError: evsendfile.uvicorn supports uvicorn 0.17.x, not 0.18.0" in r.stderr
