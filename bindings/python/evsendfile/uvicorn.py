@@ -6,7 +6,7 @@ user-space TLS).
     uvicorn.run(app, http=evsendfile.uvicorn.H11Protocol)
     python3 -m evsendfile.uvicorn MODULE:APP [--host H] [--port P] [--loop asyncio|uvloop]
                                             [--http h11|httptools] [--workers N]
-                                            [--ssl-keyfile F --ssl-certfile F]
+                                            [--ssl-keyfile F --ssl-certfile F] [--sendfile-idle-timeout S]
 
 Everything else is uvicorn's own protocol (keep-alive, pipelining, HEAD,
 timeouts, logging, lifespan): the classes here subclass uvicorn's, and only
@@ -49,7 +49,7 @@ try:
 except ImportError:  # httptools not installed
     httptools_impl = None  # type: ignore[assignment]
 
-__all__ = ["H11Protocol", "HttpToolsProtocol", "EXTENSIONS", "main"]
+__all__ = ["H11Protocol", "HttpToolsProtocol", "ZeroCopyCycle", "EXTENSIONS", "main"]
 
 logger = logging.getLogger("uvicorn.error")
 
@@ -108,12 +108,19 @@ class _Capture:
         return getattr(self._transport, name)
 
 
-class _ZeroCopyCycle:
+def _idle_timeout_from_env() -> Optional[float]:
+    value = os.environ.get("EVSENDFILE_UVICORN_IDLE_TIMEOUT", "")
+    return float(value) if value else None
+
+
+class ZeroCopyCycle:
     """Mixin for uvicorn's RequestResponseCycle classes (h11 and httptools)."""
 
     # Seconds a client may accept no byte of a file body before the
     # connection is aborted; None (uvicorn's own behaviour): no limit.
-    sendfile_idle_timeout: Optional[float] = None
+    # Set it here (ZeroCopyCycle.sendfile_idle_timeout = 30), or with
+    # $EVSENDFILE_UVICORN_IDLE_TIMEOUT, which --workers processes inherit.
+    sendfile_idle_timeout: Optional[float] = _idle_timeout_from_env()
 
     # Set by uvicorn's cycle __init__: scope, transport, flow, disconnected,
     # response_started, response_complete.
@@ -265,7 +272,7 @@ class _ZeroCopyCycle:
         raise NotImplementedError
 
 
-class _H11Cycle(_ZeroCopyCycle, h11_impl.RequestResponseCycle):
+class _H11Cycle(ZeroCopyCycle, h11_impl.RequestResponseCycle):
     def _frame(self, count: int) -> tuple[bytes, bytes]:
         import h11
 
@@ -297,7 +304,7 @@ class H11Protocol(h11_impl.H11Protocol):
 
 if httptools_impl is not None:
 
-    class _HttpToolsCycle(_ZeroCopyCycle, httptools_impl.RequestResponseCycle):
+    class _HttpToolsCycle(ZeroCopyCycle, httptools_impl.RequestResponseCycle):
         chunked_encoding: Optional[bool]
         expected_content_length: int
 
@@ -335,6 +342,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--ssl-certfile")
     parser.add_argument("--log-level", default="info")
     parser.add_argument("--no-access-log", dest="access_log", action="store_false")
+    parser.add_argument("--sendfile-idle-timeout", type=float, default=None, metavar="S",
+                        help="abort a connection whose client accepts no byte of a file body for S seconds")
     parser.add_argument("--app-dir", default=".", help="prepended to sys.path (default: the current directory)")
     args = parser.parse_args(argv)
 
@@ -344,6 +353,11 @@ def main(argv: Optional[list[str]] = None) -> None:
     protocol = this.H11Protocol if args.http == "h11" else this.HttpToolsProtocol
     if protocol is None:
         parser.error("httptools is not installed")
+    if args.sendfile_idle_timeout is not None:
+        if args.sendfile_idle_timeout <= 0:
+            parser.error("--sendfile-idle-timeout must be > 0")
+        os.environ["EVSENDFILE_UVICORN_IDLE_TIMEOUT"] = str(args.sendfile_idle_timeout)  # --workers inherit it
+        this.ZeroCopyCycle.sendfile_idle_timeout = args.sendfile_idle_timeout
     sys.path.insert(0, os.path.abspath(args.app_dir))
     uvicorn.run(
         args.app,

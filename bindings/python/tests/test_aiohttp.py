@@ -109,7 +109,7 @@ def test_keepalive_pipelined(server: Server, files: Path) -> None:
 
 
 def test_client_disconnects_mid_body(server: Server, files: Path) -> None:
-    get(server, "/ours/f1")
+    get(server, f"/ours/{BIG}")  # the library's worker thread (made on first use) exists now
     baseline = server.fds()
     for _ in range(5):
         s = connect(server.port, rcvbuf=16384)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from _servers import (
-    LOOPS, STRACE_OK, PYTHON, SIZES, Reader, Server, connect, content, curl, free_port, make_cert, make_files, request,
+    GIB, LOOPS, STRACE_OK, PYTHON, SIZES, Reader, Server, connect, content, curl, free_port, make_cert, make_files, request,
     sendfile_bytes, wait_until,
 )
 
@@ -199,7 +199,7 @@ def test_bad_region_reaches_the_app(server: Server, name: str, length: int, coun
 
 
 def test_client_disconnects_mid_body(server: Server, files: Path, clean_log: None) -> None:
-    curl(f"{server.url}/path/f1")  # the server's own lazy resources (worker thread) exist now
+    curl(f"{server.url}/path/f{8 << 20}")  # the library's worker thread (made on first use) exists now
     baseline = server.fds()
     for kind in ("path", "zc"):
         for _ in range(5):
@@ -287,3 +287,30 @@ def test_other_uvicorn_versions_are_refused() -> None:
                        env=dict(os.environ, PYTHONPATH=str(HERE.parent)))
     assert r.returncode != 0
     assert "ImportError: evsendfile.uvicorn supports uvicorn 0.17.x, not 0.18.0" in r.stderr
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_stalled_client_cut_by_idle_timeout(loop: str, files: Path, tmp_path: Path) -> None:
+    srv = launch(files, loop, "h11", tmp_path / "server.log", extra=["--sendfile-idle-timeout", "1"])
+    try:
+        assert curl(f"{srv.url}/path/f{8 << 20}").stdout == content(files, f"f{8 << 20}")  # worker thread made
+        baseline = srv.fds()
+        s = connect(srv.port, rcvbuf=4096)
+        with s:
+            s.sendall(request("/path/sparse"))  # and read nothing: the server stalls, then cuts
+            wait_until(lambda: srv.fds() >= baseline + 2, "the server to hold the connection and the file")
+            wait_until(lambda: srv.fds() <= baseline, "the server to let the stalled connection go")
+            got = 0
+            try:
+                while True:
+                    b = s.recv(1 << 20)
+                    if not b:
+                        break
+                    got += len(b)
+            except ConnectionResetError:
+                pass
+            assert got < GIB
+        assert curl(f"{srv.url}/path/f{8 << 20}").stdout == content(files, f"f{8 << 20}")  # healthy
+    finally:
+        log = srv.stop()
+    assert "Traceback" not in log, log
