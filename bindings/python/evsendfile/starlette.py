@@ -91,6 +91,8 @@ class FileResponse(responses.FileResponse):
                 region = parse_range(range_value, size)
             except ValueError:
                 await self._send_416(send, size)
+                if self.background is not None:
+                    await self.background()
                 return
         if region is not None:
             self.status_code = 206
