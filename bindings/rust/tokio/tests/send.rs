@@ -273,10 +273,12 @@ fn idle_timeout_spares_a_reader_that_drains_in_small_reads() {
                     return v;
                 }
                 v.extend_from_slice(&buf[..n]);
-                tokio::time::sleep(Duration::from_millis(1)).await;
+                tokio::time::sleep(Duration::from_millis(2)).await;
             }
         });
-        let opts = Options::new().idle_timeout(Duration::from_millis(150));
+        // At most ~1 MB/s: under 1.3 MB (a third of the autotuned send buffer) per timeout, so
+        // the socket does not turn writable in time; 700 ms leaves room for a loaded machine.
+        let opts = Options::new().idle_timeout(Duration::from_millis(700));
         let res = send_file(&server, &file.open(), 0, None, &opts).await;
         drop(server);
         assert_eq!(res, Ok(data.len() as u64));
