@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 
+from wrk_cell import run_cell, write_files
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BINDING = os.path.join(os.path.dirname(HERE), "bindings", "python")
 sys.path.insert(0, BINDING)
@@ -40,13 +42,6 @@ CONTENDERS = ["uvicorn", "evsf-uvicorn", "aiohttp", "evsf-aiohttp"]
 PAIRS = [("evsf-uvicorn", "uvicorn"), ("evsf-aiohttp", "aiohttp")]
 TICK = os.sysconf("SC_CLK_TCK")
 
-WRK_SCRIPT = """
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %d %d %d %d\\n", summary.bytes, summary.requests,
-           summary.duration, e.connect + e.read + e.write + e.status + e.timeout))
-end
-"""
 
 
 def serve(kind: str, loop: str, work: str, port: int) -> None:
@@ -96,21 +91,6 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime (all threads)
 
 
-def run_cell(pid: int, port: int, size: str, clients: int, seconds: int, script: str) -> dict[str, float]:
-    cpu0 = cpu_seconds(pid)
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--timeout", "30s", "-s", script,
-         f"http://127.0.0.1:{port}/{size}"],
-        capture_output=True, text=True, timeout=seconds + 120,
-    ).stdout
-    cpu1 = cpu_seconds(pid)
-    line = next(l for l in out.splitlines() if l.startswith("RESULT "))
-    nbytes, nreq, dur_us, errors = (int(x) for x in line.split()[1:])
-    gb = nbytes / 1e9
-    return {"gbps": gb / (dur_us / 1e6), "rps": nreq / (dur_us / 1e6),
-            "cpu_per_gb": (cpu1 - cpu0) / gb if gb else float("nan"), "errors": errors}
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -144,16 +124,7 @@ def main() -> None:
     import evsendfile
 
     work = tempfile.mkdtemp(prefix="evsf-asgibench-")
-    block = os.urandom(1 << 20)
-    for name in sizes:
-        with open(os.path.join(work, name), "wb") as f:
-            left = SIZES[name]
-            while left:
-                f.write(block[: min(left, len(block))])
-                left -= min(left, len(block))
-    script = os.path.join(work, "report.lua")
-    with open(script, "w") as f:
-        f.write(WRK_SCRIPT)
+    script = write_files(work, SIZES, sizes)
 
     print(f"# python {platform.python_version()}, {platform.platform()}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}")
@@ -179,7 +150,7 @@ def main() -> None:
                         cell += 1
                         for c in order:
                             p, port = procs[(c, loop)]
-                            res = run_cell(p.pid, port, s, n, seconds, script)
+                            res = run_cell(f"http://127.0.0.1:{port}/{s}", n, seconds, script, lambda: cpu_seconds(p.pid))
                             results.setdefault((loop, s, n, c), []).append(res)
                             print(f"round {r + 1} {loop:7} {s:>4} x{n:<3} {c:<13} {res['gbps']:7.3f} GB/s "
                                   f"{res['rps']:8.0f} req/s {res['cpu_per_gb']:7.3f} cpu-s/GB err={res['errors']}",

@@ -29,6 +29,8 @@ import sys
 import tempfile
 import time
 
+from wrk_cell import run_cell, write_files
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "bindings", "python"))
 
@@ -37,13 +39,6 @@ CONTENDERS = ["evsendfile", "evsendfile-dropin", "loop.sendfile", "write-loop"]
 BASELINE = "loop.sendfile"
 WRITE_CHUNK = 256 * 1024
 
-WRK_SCRIPT = """
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %d %d %d %d\\n", summary.bytes, summary.requests,
-           summary.duration, e.connect + e.read + e.write + e.status + e.timeout))
-end
-"""
 
 
 # ------------------------------------------------------------------ server
@@ -124,26 +119,6 @@ def server_cpu(port: int) -> float:
     return float(data.split(b"\r\n\r\n", 1)[1])
 
 
-def run_cell(port: int, size_name: str, clients: int, seconds: int, script: str) -> dict[str, float]:
-    cpu0 = server_cpu(port)
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--timeout", "30s", "-s", script,
-         f"http://127.0.0.1:{port}/{size_name}"],
-        capture_output=True, text=True, timeout=seconds + 120,
-    ).stdout
-    cpu1 = server_cpu(port)
-    line = next(l for l in out.splitlines() if l.startswith("RESULT "))
-    nbytes, nreq, dur_us, errors = (int(x) for x in line.split()[1:])
-    secs = dur_us / 1e6
-    gb = nbytes / 1e9
-    return {
-        "gbps": gb / secs,
-        "rps": nreq / secs,
-        "cpu_per_gb": (cpu1 - cpu0) / gb if gb else float("nan"),
-        "errors": errors,
-    }
-
-
 def wait_port(port_file: str, proc: subprocess.Popen) -> int:
     deadline = time.monotonic() + 30
     while not os.path.exists(port_file):
@@ -165,16 +140,7 @@ def main() -> None:
     from evsendfile import _ffi
 
     work = tempfile.mkdtemp(prefix="evsf-pybench-")
-    block = os.urandom(1 << 20)
-    for name in sizes:
-        with open(os.path.join(work, name), "wb") as f:
-            left = SIZES[name]
-            while left:
-                f.write(block[: min(left, len(block))])
-                left -= min(left, len(block))
-    script = os.path.join(work, "report.lua")
-    with open(script, "w") as f:
-        f.write(WRK_SCRIPT)
+    script = write_files(work, SIZES, sizes)
 
     print(f"# python {platform.python_version()}, {platform.platform()}, {os.cpu_count()} CPUs")
     print(f"# library {evsendfile.library_version()} from {_ffi.loaded_from}")
@@ -193,7 +159,8 @@ def main() -> None:
                     order = contenders[cell % len(contenders):] + contenders[: cell % len(contenders)]
                     cell += 1
                     for c in order:
-                        res = run_cell(ports[c], s, n, seconds, script)
+                        res = run_cell(f"http://127.0.0.1:{ports[c]}/{s}", n, seconds, script,
+                                       lambda: server_cpu(ports[c]))
                         results.setdefault((s, n, c), []).append(res)
                         print(f"round {r + 1} {s:>4} x{n:<3} {c:<18} {res['gbps']:6.2f} GB/s "
                               f"{res['rps']:9.0f} req/s {res['cpu_per_gb']:6.3f} cpu-s/GB err={res['errors']}",
