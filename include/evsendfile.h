@@ -116,6 +116,10 @@ typedef struct sf_region {
  * promise corrupts nothing, but is not caught up front: a blocking socket
  * can block the loop inside sendfile, a write-only fd fails in done. */
 #define SF_TRUSTED     0x8u
+/* Bodies that are not small go with sendfile to remote peers and Unix sockets, with the copy path to
+ * TCP peers on this host, where it measured faster (bench/RESULTS.md, "Sendfile or copy, per peer");
+ * SF_FORCE_SENDFILE uses sendfile for every peer.  SF_NO_SENDFILE wins over it. */
+#define SF_FORCE_SENDFILE 0x10u
 
 /* Defaults, set from bench/core_bench runs (bench/RESULTS.md, "Core library"):
  *  SF_DEFAULT_MAX_CHUNK: 2 MiB (nginx's sendfile_max_chunk).  On one 1 GiB
@@ -147,7 +151,8 @@ typedef struct sf_options {
     uint32_t            idle_timeout_ms; /* fail with SF_ETIMEDOUT after this long without progress; 0 = never.
                                           * Progress: a write, or bytes leaving the send queue (a peer
                                           * that keeps reading slowly is never cut; one that stops is) */
-    unsigned            flags;           /* SF_NO_SENDFILE, SF_TLS, SF_NO_CORK, SF_TRUSTED */
+    unsigned            flags;           /* SF_NO_SENDFILE, SF_TLS, SF_NO_CORK, SF_TRUSTED,
+                                          * SF_FORCE_SENDFILE */
 } sf_options_t;
 
 /* Fills *opts with the defaults and the right struct_size. */
@@ -160,7 +165,8 @@ SF_EXTERN void sf_options_init(sf_options_t *opts);
  *     on the same socket is refused with -EBUSY while the first runs).
  *  2. A region of at most SF_SMALL_BODY_MAX bytes is read once and written
  *     with head and tail in one writev: one packet for a small response.
- *  3. Larger regions go with sendfile(2) in calls of at most what remains
+ *  3. Larger regions go with sendfile(2) (the copy path of 4. to a TCP peer
+ *     on this host, see SF_FORCE_SENDFILE) in calls of at most what remains
  *     and at most 0x7ffff000 bytes.  On TCP the head goes with MSG_MORE, so
  *     the kernel holds it until sendfile's first bytes join it (one packet,
  *     no cork needed: TCP_CORK around head + body cost 6-40 % throughput

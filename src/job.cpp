@@ -15,6 +15,7 @@
 #include <cstring>
 #include <new>
 
+#include "peer.hpp"
 #include "platform.hpp"
 #include "socket_claims.hpp"
 #include "syscalls.h"
@@ -170,7 +171,9 @@ int Job::create(int sock, const sf_region_t *region, const sf_options_t *user_op
     } else if (job->unread_ <= SF_SMALL_BODY_MAX) {
         job->method_ = Method::Small;
     } else {
-        job->method_ = sendfile_ok ? Method::Sendfile : Method::Copy;
+        // Same-host TCP peers take the copy path (peer.hpp).
+        job->method_ = sendfile_ok && method_for_peer(sock, opts.flags) == BodyMethod::Sendfile ? Method::Sendfile
+                                                                                               : Method::Copy;
     }
     // A head alone needs no cork: it goes with MSG_MORE and the first sendfile
     // bytes join it.  Only a tail must not be split from the body's end.

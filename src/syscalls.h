@@ -47,7 +47,7 @@ typedef struct evsf_syscalls {
     /* Every heap allocation of the engine, the drivers and the worker
      * (malloc's contract; freed with free()).  Tests make it return NULL. */
     void *(*alloc)(size_t size);
-    /* sf_can_use: is the socket connected? */
+    /* sf_can_use: is the socket connected?  peer.cpp: is the peer on this host? */
     int (*getpeername)(int fd, struct sockaddr *addr, socklen_t *len);
     /* Bytes in the socket's send queue (SIOCOUTQ on Linux): the idle
      * timeout's measure of progress.  -1/ENOTTY where there is none. */

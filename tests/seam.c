@@ -125,7 +125,8 @@ static void *w_alloc(size_t size) {
 }
 
 static int w_getpeername(int fd, struct sockaddr *addr, socklen_t *len) {
-    SEAM_INT_CALL(getpeername, fd, 0, 0, g_real.getpeername(fd, addr, len));
+    SEAM_INT_CALL(getpeername, fd, 0, 0,
+                  seam.getpeername_hook ? seam.getpeername_hook(fd, addr, len) : g_real.getpeername(fd, addr, len));
 }
 
 static int w_outq(int fd, int *bytes) { SEAM_INT_CALL(outq, fd, 0, 0, g_real.outq(fd, bytes)); }
@@ -217,6 +218,7 @@ static void seam_clear(void) {
     }
     seam.sendfile_hook = NULL;
     seam.pread_hook = NULL;
+    seam.getpeername_hook = NULL;
 }
 
 void seam_install(void) {

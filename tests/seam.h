@@ -8,7 +8,7 @@
  * Channels: sendfile, pread, read, sendmsg (the engine's only write/writev:
  * head, small bodies, copy buffers, tail), and the set-up / clean-up calls
  * open, close, fstat, fstatfs, fcntl (F_GETFL/F_SETFL), getsockopt,
- * setsockopt (TCP_CORK), getsockname, and alloc (the library's heap).  An injected error on close still
+ * setsockopt (TCP_CORK), getsockname, getpeername, outq, and alloc (the library's heap).  An injected error on close still
  * closes the fd (Linux frees it whatever close returns).  `cap` only means
  * something for sendfile, pread, read and sendmsg.
  * Single-threaded use only (the loop thread that runs the transfer). */
@@ -65,6 +65,9 @@ typedef struct seam {
      * "handled": the wrapper returns *ret (errno already set). */
     int (*sendfile_hook)(int out_fd, int in_fd, off_t *off, size_t count, ssize_t *ret);
     int (*pread_hook)(int fd, void *buf, size_t count, off_t off, ssize_t *ret);
+    /* Optional: runs instead of the real getpeername when set (a test makes
+     * the peer look remote); returns what getpeername would, errno set. */
+    int (*getpeername_hook)(int fd, struct sockaddr *addr, socklen_t *len);
 } seam_t;
 
 extern seam_t seam;

@@ -7,8 +7,10 @@
  * engine's only write/writev: head, small body + head + tail in one
  * message, copy buffers, tail), open, close, fstat, fstatfs, fcntl
  * (F_GETFL/F_SETFL), getsockopt (SO_PROTOCOL, SO_TYPE, TCP_CORK, TCP_ULP),
- * setsockopt (TCP_CORK).  getsockname is routed too but only called where
- * SO_PROTOCOL does not exist (not on Linux): it has no rows.
+ * setsockopt (TCP_CORK), getpeername (is the peer on this host? peer.cpp).
+ * getsockname is routed too but only called where SO_PROTOCOL does not
+ * exist (not on Linux) or for a TCP peer that is not on a loopback address
+ * (these shapes all are): it has no rows.
  *
  * Shapes (one real transfer each, over loopback TCP or an AF_UNIX pair,
  * buffers big enough that the socket itself never says EAGAIN, and capped
@@ -19,15 +21,18 @@
  *   small-short  the same, sendmsg writing at most 1500 bytes a call: the
  *             engine resumes inside head, body and tail
  *   sendfile  TCP, caller's fd, 64 KiB + 1 in 16 KiB sendfile calls, head
- *             and tail by sendmsg, TCP_CORK around them
+ *             and tail by sendmsg, TCP_CORK around them (SF_FORCE_SENDFILE:
+ *             the loopback peer would take the copy path)
+ *   loopback  the same without SF_FORCE_SENDFILE: getpeername says the peer
+ *             is on this host, so the copy path, 16 KiB preads
  *   copy      the same with SF_NO_SENDFILE: 16 KiB preads, each sent by a
  *             short (10000-byte) sendmsg and one for the rest
  *   path      AF_UNIX pair, region->path (the library opens and closes
- *             the file), sendfile path
+ *             the file), sendfile path (getpeername: a Unix peer)
  *   fifo      AF_UNIX pair, a FIFO by path: open, F_GETFL + F_SETFL
  *             O_NONBLOCK, 8 KiB reads, EAGAIN, EV_READ, EOF
  *   tls       TCP with SF_TLS and no kernel TLS: refused (SF_ENOKTLS)
- *   step-path TCP, region->path, sendfile path, driven by sf_job_new /
+ *   step-path TCP, region->path, sendfile path (SF_FORCE_SENDFILE), driven by sf_job_new /
  *             sf_job_step and poll(2) (a foreign loop); "done" is the final
  *             step's answer, "after done" is what sf_job_free does
  * The files live on /dev/shm (tmpfs), so the engine's fstatfs runs too.
@@ -35,7 +40,8 @@
  * Recorded per case: the status (sf_send_async's return: "sync:X"; or what
  * done reported: "done:X"), what the peer received against head + region +
  * tail (all | prefix | none | bad), whether body_sent equals the region
- * bytes received, whether sendfile fell back to pread, the fd count before
+ * bytes received, whether sendfile fell back to pread (sendfile was called,
+ * then pread), the fd count before
  * and after, syscalls the engine made after done returned, and TCP_CORK on
  * the socket when done ran.
  *
@@ -68,6 +74,8 @@
  *    (Linux has released the fd anyway).
  *  - getsockopt(TCP_ULP/TLS_TX) failing with SF_TLS: kTLS is not active,
  *    SF_ENOKTLS.
+ *  - getpeername failing: the peer's place is unknown, sendfile is used
+ *    (what the library did before it asked), the transfer goes on.
  *  - sendfile ENOSYS is remembered for the process: those rows run in a
  *    child process of their own (this binary with --case).
  *
@@ -135,6 +143,7 @@ static const int kFcntlErrs[] = {EACCES, EAGAIN, EBADF, EBUSY, EDEADLK, EFAULT, 
                                  ENOLCK, ENOTDIR, EPERM, 0};
 static const int kSockoptErrs[] = {EBADF, EFAULT, EINVAL, ENOPROTOOPT, ENOTSOCK, 0};
 static const int kSocknameErrs[] = {EBADF, EFAULT, EINVAL, ENOBUFS, ENOTSOCK, 0};
+static const int kPeernameErrs[] = {EBADF, EFAULT, EINVAL, ENOBUFS, ENOTCONN, ENOTSOCK, 0};
 
 typedef struct channel {
     const char *name;
@@ -149,6 +158,7 @@ static const channel_t kChannels[] = {
     CH(sendmsg, kSendmsgErrs, 0),     CH(open, kOpenErrs, 0),           CH(close, kCloseErrs, 1),
     CH(fstat, kFstatErrs, 0),         CH(fstatfs, kFstatfsErrs, 0),     CH(fcntl, kFcntlErrs, 0),
     CH(getsockopt, kSockoptErrs, 0),  CH(setsockopt, kSockoptErrs, 1), CH(getsockname, kSocknameErrs, 0),
+    CH(getpeername, kPeernameErrs, 0),
 };
 #define N_CHANNELS ((int)(sizeof kChannels / sizeof kChannels[0]))
 
@@ -189,12 +199,13 @@ typedef struct shape {
 static const shape_t kShapes[] = {
     {"small", 1, SRC_FD, 100, 4000, 0, 0, 0},
     {"small-short", 1, SRC_FD, 100, 4000, 0, 1500, 0},
-    {"sendfile", 1, SRC_FD, 1000, 64 * KiB + 1, 0, 0, 0},
+    {"sendfile", 1, SRC_FD, 1000, 64 * KiB + 1, SF_FORCE_SENDFILE, 0, 0},
+    {"loopback", 1, SRC_FD, 1000, 64 * KiB + 1, 0, 0, 0},
     {"copy", 1, SRC_FD, 1000, 64 * KiB + 1, SF_NO_SENDFILE, 10000, 0},
     {"path", 0, SRC_PATH, 1000, 64 * KiB + 1, 0, 0, 0},
     {"fifo", 0, SRC_FIFO, 0, SF_COUNT_TO_EOF, 0, 0, 0},
     {"tls", 1, SRC_FD, 1000, 64 * KiB + 1, SF_TLS, 0, 0},
-    {"step-path", 1, SRC_PATH, 1000, 64 * KiB + 1, 0, 0, 1},
+    {"step-path", 1, SRC_PATH, 1000, 64 * KiB + 1, SF_FORCE_SENDFILE, 0, 1},
 };
 #define N_SHAPES ((int)(sizeof kShapes / sizeof kShapes[0]))
 
@@ -445,7 +456,7 @@ static void run_case(const shape_t *sh, int ch, int err, int call, outcome_t *ou
     int fired = ch < 0 || chan_of(ch)->injected == 1 || (call < 0 && chan_of(ch)->injected >= 1);
     if (calls)
         for (int i = 0; i < N_CHANNELS; i++) calls[i] = chan_of(i)->calls;
-    uint64_t preads = seam.pread.calls;
+    uint64_t preads = seam.pread.calls, sendfiles = seam.sendfile.calls;
     g_socket_eagain = seam.sendfile.eagain + seam.sendmsg.eagain;
     seam_uninstall();
 
@@ -479,7 +490,7 @@ static void run_case(const shape_t *sh, int ch, int err, int call, outcome_t *ou
                      (unsigned long long)region_got);
     }
     int sendfile_shape = !(sh->flags & SF_NO_SENDFILE) && sh->src != SRC_FIFO && sh->count > SF_SMALL_BODY_MAX;
-    out->fallback = !sendfile_shape || rc != 0 ? "-" : preads > 0 ? "yes" : "no";
+    out->fallback = !sendfile_shape || rc != 0 ? "-" : preads > 0 && sendfiles > 0 ? "yes" : "no";
     if (fds_after == fds_before) snprintf(out->fds, sizeof out->fds, "same");
     else snprintf(out->fds, sizeof out->fds, "%+d", fds_after - fds_before);
     out->after_done = after;

@@ -138,7 +138,7 @@ static void test_tcp_peer_gone_default_disposition(void **state) {
     (void)state;
     signal(SIGPIPE, SIG_DFL);
     seam_install();
-    int st = transfer_to_vanishing_peer(1, 0, 8 * MiB, 100 * KiB);
+    int st = transfer_to_vanishing_peer(1, SF_FORCE_SENDFILE, 8 * MiB, 100 * KiB);
     assert_true(st == -EPIPE || st == -ECONNRESET);
     assert_true(seam.sendfile.calls >= 1);
 }

@@ -1,0 +1,57 @@
+// peer.cpp -- see peer.hpp.  Why: over loopback TCP the receiver's copy out
+// of page-cache pages referenced by sendfile's segments, and sendfile's
+// smaller segments, cost more than the sender's two copies on the copy path;
+// over a Unix socket, which has no per-segment work, sendfile's one copy wins.
+#include "peer.hpp"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "evsendfile.h"
+#include "syscalls.h"
+
+namespace evsf {
+
+namespace {
+
+bool is_loopback(const sockaddr_storage &a) {
+    if (a.ss_family == AF_INET) {
+        const auto &in = reinterpret_cast<const sockaddr_in &>(a);
+        return (ntohl(in.sin_addr.s_addr) >> 24) == 127;
+    }
+    if (a.ss_family == AF_INET6) {
+        const in6_addr &ip = reinterpret_cast<const sockaddr_in6 &>(a).sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(&ip) || (IN6_IS_ADDR_V4MAPPED(&ip) && ip.s6_addr[12] == 127);
+    }
+    return false;
+}
+
+bool same_ip(const sockaddr_storage &a, const sockaddr_storage &b) {
+    if (a.ss_family != b.ss_family) return false;
+    if (a.ss_family == AF_INET)
+        return reinterpret_cast<const sockaddr_in &>(a).sin_addr.s_addr ==
+               reinterpret_cast<const sockaddr_in &>(b).sin_addr.s_addr;
+    return std::memcmp(&reinterpret_cast<const sockaddr_in6 &>(a).sin6_addr,
+                       &reinterpret_cast<const sockaddr_in6 &>(b).sin6_addr, sizeof(in6_addr)) == 0;
+}
+
+}  // namespace
+
+BodyMethod method_for_peer(int sock, unsigned flags) {
+    if (flags & (SF_FORCE_SENDFILE | SF_TLS)) return BodyMethod::Sendfile;
+    sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    std::memset(&peer, 0, sizeof peer);
+    if (evsf_sys.getpeername(sock, reinterpret_cast<sockaddr *>(&peer), &len) != 0) return BodyMethod::Sendfile;
+    if (peer.ss_family != AF_INET && peer.ss_family != AF_INET6) return BodyMethod::Sendfile;
+    if (is_loopback(peer)) return BodyMethod::Copy;
+    sockaddr_storage self;
+    len = sizeof self;
+    std::memset(&self, 0, sizeof self);
+    if (evsf_sys.getsockname(sock, reinterpret_cast<sockaddr *>(&self), &len) != 0) return BodyMethod::Sendfile;
+    return same_ip(peer, self) ? BodyMethod::Copy : BodyMethod::Sendfile;
+}
+
+}  // namespace evsf
