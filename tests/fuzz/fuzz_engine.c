@@ -7,7 +7,7 @@
  *   - the source: a temporary file of 0..160 KiB (by fd or by path), the
  *     region (offset, count, SF_COUNT_TO_EOF, regions past the end);
  *   - head and tail (0..4 iovecs each), flags (SF_NO_SENDFILE, SF_NO_CORK,
- *     SF_TLS, SF_TRUSTED), max_chunk, socket buffer sizes, a TCP_CORK the caller set;
+ *     SF_TLS, SF_TRUSTED, SF_FORCE_SENDFILE: sendfile on loopback TCP), max_chunk, socket buffer sizes, a TCP_CORK the caller set;
  *   - faults in the syscall seam (tests/seam.h) on sendfile, pread, read and
  *     sendmsg (an errno on chosen calls, or calls cut short), and on the
  *     set-up / clean-up calls open, close, fstat, fstatfs, fcntl, getsockopt,
@@ -243,7 +243,7 @@ static void read_plan(input_t *in, plan_t *p) {
 
     uint8_t f = take_u8(in);
     p->flags = (f & 1 ? SF_NO_SENDFILE : 0) | (f & 2 ? SF_NO_CORK : 0) | (f & 0x10 ? SF_TRUSTED : 0) |
-               ((f & 0xc0) == 0xc0 ? SF_TLS : 0);
+               (f & 0x20 ? SF_FORCE_SENDFILE : 0) | ((f & 0xc0) == 0xc0 ? SF_TLS : 0);
     p->max_chunk = f & 4 ? 64u * (1u + take_u8(in)) : 0;
 
     p->offset = take_u32(in) % (p->size + 2); /* size + 1: past the end */

@@ -84,6 +84,7 @@ SF_NO_SENDFILE = 0x1
 SF_TLS = 0x2
 SF_NO_CORK = 0x4
 SF_TRUSTED = 0x8
+SF_FORCE_SENDFILE = 0x10
 
 
 loaded_from = ""  # which candidate was loaded, for diagnostics

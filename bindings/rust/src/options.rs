@@ -71,6 +71,13 @@ impl<'a> Options<'a> {
         self.flag(sys::SF_NO_SENDFILE, on)
     }
 
+    /// Use sendfile whoever the peer is.  By default a TCP peer on this host
+    /// gets the copy path, which measured faster there (bench/RESULTS.md);
+    /// `no_sendfile` wins over this.
+    pub fn force_sendfile(self, on: bool) -> Self {
+        self.flag(sys::SF_FORCE_SENDFILE, on)
+    }
+
     /// The socket carries kernel TLS: sendfile only when kTLS transmit is active
     /// (otherwise `send` fails with [`Error::NoKtls`](crate::Error::NoKtls)).
     pub fn tls(self, on: bool) -> Self {

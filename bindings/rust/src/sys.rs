@@ -36,6 +36,7 @@ pub const SF_NO_SENDFILE: c_uint = 0x1;
 pub const SF_TLS: c_uint = 0x2;
 pub const SF_NO_CORK: c_uint = 0x4;
 pub const SF_TRUSTED: c_uint = 0x8;
+pub const SF_FORCE_SENDFILE: c_uint = 0x10;
 
 pub const SF_DEFAULT_MAX_CHUNK: c_uint = 2 * 1024 * 1024;
 pub const SF_SMALL_BODY_MAX: c_uint = 32 * 1024;

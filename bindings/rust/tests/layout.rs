@@ -46,7 +46,7 @@ fn helper_types_match_c() {
 
 #[test]
 fn constants_match_c() {
-    let pairs: [(&str, i128, i128); 20] = [
+    let pairs: [(&str, i128, i128); 21] = [
         ("SF_VERSION_MAJOR", sys::SF_VERSION_MAJOR as i128, c::SF_VERSION_MAJOR),
         ("SF_VERSION_MINOR", sys::SF_VERSION_MINOR as i128, c::SF_VERSION_MINOR),
         ("SF_VERSION_PATCH", sys::SF_VERSION_PATCH as i128, c::SF_VERSION_PATCH),
@@ -59,6 +59,7 @@ fn constants_match_c() {
         ("SF_TLS", sys::SF_TLS as i128, c::SF_TLS),
         ("SF_NO_CORK", sys::SF_NO_CORK as i128, c::SF_NO_CORK),
         ("SF_TRUSTED", sys::SF_TRUSTED as i128, c::SF_TRUSTED),
+        ("SF_FORCE_SENDFILE", sys::SF_FORCE_SENDFILE as i128, c::SF_FORCE_SENDFILE),
         ("SF_DEFAULT_MAX_CHUNK", sys::SF_DEFAULT_MAX_CHUNK as i128, c::SF_DEFAULT_MAX_CHUNK),
         ("SF_SMALL_BODY_MAX", sys::SF_SMALL_BODY_MAX as i128, c::SF_SMALL_BODY_MAX),
         ("SF_COPY_BUFFER_SIZE", sys::SF_COPY_BUFFER_SIZE as i128, c::SF_COPY_BUFFER_SIZE),
