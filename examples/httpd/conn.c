@@ -160,6 +160,7 @@ int conn_send(struct conn *c, const char *head, size_t head_len, int fd, uint64_
      * opened the file O_RDONLY.  Spares three syscalls per response. */
     o.flags = SF_TRUSTED;
     if (g_cfg.no_sendfile) o.flags |= SF_NO_SENDFILE;
+    if (g_cfg.force_sendfile) o.flags |= SF_FORCE_SENDFILE;
     sf_region_t region = {fd, NULL, off, count};
     int r = sf_send_async(c->w->base, c->fd, &region, &o, on_sent, c, &c->xfer);
     if (r < 0) {

@@ -1,6 +1,6 @@
 /* main.c -- evsendfile-httpd: options, listening sockets, threads, signals.
  *
- *   evsendfile-httpd [--listen ADDR:PORT] [--threads N] [--no-sendfile]
+ *   evsendfile-httpd [--listen ADDR:PORT] [--threads N] [--no-sendfile] [--force-sendfile]
  *                    [--access-log] [ROOT]
  *
  * Each of the N threads gets its own listening socket bound to the same
@@ -37,6 +37,8 @@ static void usage(FILE *out) {
         "                          port 0 picks a free port, printed at start)\n"
         "  --threads N             N event loops on SO_REUSEPORT sockets (default 1)\n"
         "  --no-sendfile           copy with pread+send instead of sendfile (for comparisons)\n"
+        "  --force-sendfile        sendfile to clients on this host too (they get the faster copy path\n"
+        "                          by default, see the library's SF_FORCE_SENDFILE)\n"
         "  --access-log            one line per response on stdout\n"
         "  --dotfiles              also serve names that start with '.'\n"
         "  --max-conns N           open connections per thread (default 10000); more are closed\n"
@@ -139,6 +141,7 @@ int main(int argc, char **argv) {
     static const struct option opts[] = {
         {"listen", required_argument, 0, 'l'},        {"threads", required_argument, 0, 't'},
         {"no-sendfile", no_argument, 0, 'n'},         {"access-log", no_argument, 0, 'a'},
+        {"force-sendfile", no_argument, 0, 'F'},
         {"dotfiles", no_argument, 0, 'd'},            {"max-conns", required_argument, 0, 'm'},
         {"header-timeout", required_argument, 0, 'H'}, {"keepalive-timeout", required_argument, 0, 'K'},
         {"send-timeout", required_argument, 0, 'S'},  {"stop-timeout", required_argument, 0, 'T'},
@@ -155,6 +158,7 @@ int main(int argc, char **argv) {
         case 'l': listen_text = optarg; break;
         case 't': g_cfg.threads = (int)parse_uint("--threads", optarg, 256); break;
         case 'n': g_cfg.no_sendfile = 1; break;
+        case 'F': g_cfg.force_sendfile = 1; break;
         case 'a': g_cfg.access_log = 1; break;
         case 'd': g_cfg.dotfiles = 1; break;
         case 'm': g_cfg.max_conns = (int)parse_uint("--max-conns", optarg, 1000000); break;
@@ -235,7 +239,10 @@ int main(int argc, char **argv) {
     printf("evsendfile-httpd %s: serving %s at http://%s%s%s:%d/ (%d thread%s, %s, %s)\n",
            sf_version_text(), g_cfg.root_real, ss.ss_family == AF_INET6 ? "[" : "", host,
            ss.ss_family == AF_INET6 ? "]" : "", port, g_cfg.threads, g_cfg.threads > 1 ? "s" : "",
-           g_cfg.no_sendfile ? "copy path" : "sendfile", openat2_used ? "openat2" : "openat+check");
+           g_cfg.no_sendfile      ? "copy path"
+           : g_cfg.force_sendfile ? "sendfile"
+                                  : "sendfile, copy path to same-host clients",
+           openat2_used ? "openat2" : "openat+check");
     fflush(stdout);
 
     int sig = 0;

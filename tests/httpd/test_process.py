@@ -18,7 +18,7 @@ def run(*args):
 def test_help_documents_every_option():
     r = run("--help")
     assert r.returncode == 0
-    for opt in ("--listen", "--threads", "--no-sendfile", "--access-log", "--dotfiles", "--max-conns",
+    for opt in ("--listen", "--threads", "--no-sendfile", "--force-sendfile", "--access-log", "--dotfiles", "--max-conns",
                 "--header-timeout", "--keepalive-timeout", "--send-timeout", "--stop-timeout", "ROOT"):
         assert opt in r.stdout
 
@@ -50,6 +50,15 @@ def test_threads_share_the_port(start_server, docroot):
         assert c.response()[0] == 200
         c.close()
     s.assert_fds_settle()
+    assert s.stop() == 0
+
+
+def test_force_sendfile_serves_the_same_bytes(start_server, docroot):
+    s = start_server("--force-sendfile")
+    assert "sendfile" in s.output() and "copy path" not in s.output()
+    with open(os.path.join(docroot, "m4.bin"), "rb") as f:
+        want = f.read()
+    assert curl(s.base + "/m4.bin")[2] == want
     assert s.stop() == 0
 
 

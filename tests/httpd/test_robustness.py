@@ -30,7 +30,7 @@ def sparse(docroot):
 
 @pytest.mark.parametrize("mode", ["sendfile", "copy"])
 def test_truncated_file_closes_the_connection(server, start_server, sparse, mode):
-    s = server if mode == "sendfile" else start_server("--no-sendfile")
+    s = start_server("--force-sendfile" if mode == "sendfile" else "--no-sendfile")
     path = sparse("trunc-%s.bin" % mode)
     c = Conn(s.port, rcvbuf=64 * 1024)
     # A second request is pipelined behind: it must never be answered inside

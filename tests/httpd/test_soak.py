@@ -253,7 +253,8 @@ def test_soak_under_rewrites_and_truncation(start_server, soak_root, mode, align
     # they stay resident -- whether that happens in the warm-up or later is
     # luck.  A fixed threshold keeps them mmapped (returned on free), so RSS
     # measures what is still held.
-    s = start_server(*(["--no-sendfile"] if mode == "copy" else []), root=soak_root,
+    # The client is on this host: "sendfile" must be forced (the default would copy).
+    s = start_server("--no-sendfile" if mode == "copy" else "--force-sendfile", root=soak_root,
                      env={"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=131072"})
     fp = Footprint(s)
     soak_round(s, soak_root, 3, align)  # warm-up: the allocator grows to 512 connections' worth
