@@ -279,8 +279,20 @@ int main(int argc, char **argv) {
     w->ref = REF_LIMIT;
     static const char *large_members[] = {"limit-blocking", "limit-poll", "evsf-async", "evsf-step",
                                           "evbuf-sendfile", "evbuf-mmap", "copy", "evsf-chunk-256K",
-                                          "evsf-chunk-16M", "evsf-nosendfile", "copy-64K", "copy-1M"};
+                                          "evsf-chunk-16M", "evsf-nosendfile", "copy-64K", "copy-1M",
+                                          "evsf-sendfile"};
     for (size_t i = 0; i < sizeof large_members / sizeof *large_members; i++) add(w, large_members[i]);
+    /* The same transfer to a sink that reads (copies) every byte, as a real
+     * same-host peer does: where the per-peer choice (copy path) pays. */
+    w = &ws[n_ws++];
+    snprintf(w->name, sizeof w->name, "large read");
+    w->size = large_mib << 20;
+    w->transfers = w->conns = 1;
+    w->sink_reads = 1;
+    w->ref = REF_LIMIT;
+    static const char *large_read_members[] = {"limit-blocking", "limit-poll", "evsf-async", "evsf-sendfile",
+                                               "evsf-nosendfile", "copy"};
+    for (size_t i = 0; i < sizeof large_read_members / sizeof *large_read_members; i++) add(w, large_read_members[i]);
 
     static const uint64_t sizes[] = {4096, 16384, 65536, 1 << 20};
     const int conns[] = {1, 64, quick ? 1000 : 10000};

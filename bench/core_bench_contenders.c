@@ -8,6 +8,8 @@
  *   evsf-async       sf_send_async on libevent (the library as shipped)
  *   evsf-trusted     the same with SF_TRUSTED (no per-transfer fd checks)
  *   evsf-step        sf_job_new / sf_job_step on a bare epoll loop
+ *   evsf-sendfile    sf_send_async with SF_FORCE_SENDFILE (the sink is on
+ *                    loopback, where evsf-async takes the copy path)
  *   evbuf-sendfile   bufferevent + evbuffer_add + evbuffer_add_file_segment
  *   evbuf-mmap       the same, segment made with EVBUF_FS_DISABLE_SENDFILE
  *   copy             non-blocking pread + writev loop on libevent
@@ -527,6 +529,8 @@ const struct contender contenders[] = {
     {"evsf-chunk-256K", run_evsf_async, 0, 256 * 1024, 0, 0},
     {"evsf-chunk-16M", run_evsf_async, 0, 16u << 20, 0, 0},
     {"evsf-nosendfile", run_evsf_async, SF_NO_SENDFILE, 0, 0, 0},
+    /* the sink is on loopback: evsf-async takes the copy path there (peer.cpp) */
+    {"evsf-sendfile", run_evsf_async, SF_FORCE_SENDFILE, 0, 0, 0},
     {"copy-64K", run_copy, 0, 0, 64 * 1024, 0},
     {"copy-1M", run_copy, 0, 0, 1024 * 1024, 0},
     {"evsf-ownhead", run_evsf_ownhead, 0, 0, 0, 0},

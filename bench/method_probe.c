@@ -14,7 +14,7 @@
  *
  * Usage: method_probe [--size BYTES] [--total-mib N] [--rounds N] [--rbuf BYTES]
  *                     [--only tcp-sendfile|tcp-copy|unix-sendfile|unix-copy] [--dir DIR]
- *                     [--file EXISTING_FILE]
+ *                     [--file EXISTING_FILE] [--nodelay 0|1 (default 1, as servers set)]
  * For syscall counts run one cell under strace -c -f; for kernel profiles
  * under perf record -a -g (see bench/RESULTS.md, "Sendfile or copy").
  */
@@ -132,6 +132,8 @@ static int listener(int is_tcp, char *path, size_t path_len, struct sockaddr_sto
     return l;
 }
 
+static int g_nodelay = 1; /* --nodelay 0: leave Nagle on */
+
 typedef struct cell {
     double gbps, s_cpu, r_cpu, s_vcsw, r_vcsw, s_wait, r_wait, s_seg, r_seg, sys_busy, sys_si, ksi;
 } cell_t;
@@ -182,7 +184,7 @@ static cell_t run_cell(int is_tcp, unsigned flags, int file_fd, uint64_t size, u
     close(rep[1]);
     int s = socket(is_tcp ? AF_INET : AF_UNIX, SOCK_STREAM, 0);
     if (s < 0 || connect(s, (struct sockaddr *)&addr, alen) != 0) die("connect");
-    if (is_tcp) {
+    if (is_tcp && g_nodelay) {
         int one = 1;
         setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
@@ -261,6 +263,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--only")) only = argv[i + 1];
         else if (!strcmp(argv[i], "--dir")) dir = argv[i + 1];
         else if (!strcmp(argv[i], "--file")) file = argv[i + 1];
+        else if (!strcmp(argv[i], "--nodelay")) g_nodelay = atoi(argv[i + 1]);
         else {
             fprintf(stderr, "unknown argument %s\n", argv[i]);
             return 2;
@@ -298,8 +301,8 @@ int main(int argc, char **argv) {
             res[k][r] = run_cell(kinds[k].tcp, kinds[k].flags, fd, size, total, rbuf);
         }
     }
-    printf("size %llu B, %llu MiB per cell, receiver read() %zu B, %d rounds, medians\n",
-           (unsigned long long)size, (unsigned long long)(total >> 20), rbuf, rounds);
+    printf("size %llu B, %llu MiB per cell, receiver read() %zu B, TCP_NODELAY %d, %d rounds, medians\n",
+           (unsigned long long)size, (unsigned long long)(total >> 20), rbuf, g_nodelay, rounds);
     printf("%-14s %6s %8s %8s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n", "cell", "GB/s", "sndCPU/G",
            "rcvCPU/G", "sumCPU/G", "snd_vcsw", "rcv_vcsw", "rcv_wait", "B/seg_o", "B/seg_i", "allBusy", "allSirq",
            "ksirqd");
