@@ -175,6 +175,7 @@ struct run {
     struct evbuffer_file_segment *seg;
     int own_head; /* evsf-ownhead: the harness sends the head itself */
     char *buf; /* the copy loop's buffer, shared by all connections */
+    int late_shut; /* evsf-step-lateshut: FINs only after every transfer is out */
 };
 
 static int run_init(struct run *r, const struct spec *s, long *note, int with_base) {
@@ -213,7 +214,7 @@ static int run_finish(struct run *r) {
  * still queued are orphans, and the kernel resets orphans under memory
  * pressure, losing the data (seen with 10,000 x 1 MiB). */
 static void conn_closed(struct conn *c) {
-    shutdown(c->fd, SHUT_WR);
+    if (!c->run->late_shut) shutdown(c->fd, SHUT_WR);
     c->fd = -1;
     c->run->open_conns--;
 }
@@ -275,9 +276,10 @@ static int run_evsf_ownhead(const struct spec *s, long *note) { return run_evsf_
 
 /* ----------------------------------------------------------- evsf-step */
 
-static int run_evsf_step(const struct spec *s, long *note) {
+static int run_evsf_step_with(const struct spec *s, long *note, int late_shut) {
     struct run r;
     if (run_init(&r, s, note, 0)) return fail("evsf-step", "init");
+    r.late_shut = late_shut;
     int ep = epoll_create1(EPOLL_CLOEXEC);
     struct conn **yielded = malloc((size_t)s->n_conns * sizeof *yielded);
     struct conn **again = malloc((size_t)s->n_conns * sizeof *again);
@@ -355,11 +357,18 @@ static int run_evsf_step(const struct spec *s, long *note) {
         }
     }
     for (int i = 0; i < s->n_conns; i++) sf_job_free(r.c[i].job);
+    if (late_shut)
+        for (int i = 0; i < s->n_conns; i++) shutdown(s->socks[i], SHUT_WR);
     close(ep);
     free(yielded);
     free(again);
     return run_finish(&r);
 }
+
+static int run_evsf_step(const struct spec *s, long *note) { return run_evsf_step_with(s, note, 0); }
+/* Experiment: the stepping harness with evsf-async's FIN pattern (every
+ * transfer out first, then every shutdown), for the 10,000-connection gap. */
+static int run_evsf_step_lateshut(const struct spec *s, long *note) { return run_evsf_step_with(s, note, 1); }
 
 /* -------------------------------------------------------- bufferevent */
 
@@ -521,6 +530,7 @@ const struct contender contenders[] = {
     {"evsf-async", run_evsf_async, 0, 0, 0, 0},
     {"evsf-trusted", run_evsf_async, SF_TRUSTED, 0, 0, 0},
     {"evsf-step", run_evsf_step, 0, 0, 0, 0},
+    {"evsf-step-lateshut", run_evsf_step_lateshut, 0, 0, 0, 0},
     {"evbuf-sendfile", run_evbuf_sendfile, 0, 0, 0, 0},
     {"evbuf-mmap", run_evbuf_mmap, 0, 0, 0, 0},
     {"copy", run_copy, 0, 0, 256 * 1024, 0},
