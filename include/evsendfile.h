@@ -185,8 +185,9 @@ SF_EXTERN void sf_options_init(sf_options_t *opts);
 /* -------------------------------------------------------- capability test */
 
 /*
- * Returns 1 when sf_send_async on `sock` would be accepted and would use
- * zero-copy sendfile for a region above SF_SMALL_BODY_MAX; 0 when it would
+ * Returns 1 when sf_send_async on `sock` would be accepted and zero-copy
+ * sendfile can serve a region above SF_SMALL_BODY_MAX (a TCP peer on this
+ * host still gets the copy path unless SF_FORCE_SENDFILE); 0 when it would
  * take the copy path or cannot run at all; negative on error.  The socket
  * checks are the ones sf_send_async makes (flags' SF_TRUSTED is ignored here).
  *   0: not a stream socket, in blocking mode (SF_EBLOCKING), not connected,
