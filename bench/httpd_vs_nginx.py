@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """evsendfile-httpd vs nginx, side by side on loopback.
 
-One run starts three servers over the same files:
-  ours        evsendfile-httpd --threads 1
+One run starts five servers over the same files:
+  ours        evsendfile-httpd --threads 1 (wrk is on this host: the copy path above 32 KiB)
+  ours-sf     evsendfile-httpd --threads 1 --force-sendfile (sendfile, as for a remote client)
   ours-copy   evsendfile-httpd --threads 1 --no-sendfile (the library's copy path)
   nginx-sf    nginx, 1 worker, sendfile on; tcp_nopush on;
   nginx-copy  nginx, 1 worker, sendfile off
@@ -13,7 +14,8 @@ rounds; the table shows medians and the ratio ours / the better nginx
 table gives each server's CPU time during the wrk run (utime + stime from
 /proc/PID/stat, summed over the server's processes -- nginx's master and
 worker -- and all their threads) per GB sent and per request, with the
-ratio ours / the nginx that used less.
+ratio ours / the nginx that used less.  A third gives wrk's own CPU per GB
+(its rusage): the receiving side's cost, which the server's method moves.
 
 Usage (as root, for nginx; needs nginx-light and wrk):
     bench/httpd_vs_nginx.py [--markdown FILE]
@@ -23,10 +25,12 @@ Environment:
     BENCH_DURATION    seconds per wrk run (default 3)
     BENCH_BIG         size of the largest file: 1G (default), 256M, ... or 0 to skip it
     BENCH_CONNS       concurrencies (default "1 32 512")
+    BENCH_SIZES       file sizes (default "1K 16K 256K 16M" + BENCH_BIG)
 Nothing here is a test: numbers on a shared 2-core machine are noisy.
 """
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -52,6 +56,8 @@ SIZES = [1 << 10, 16 << 10, 256 << 10, 16 << 20]
 BIG = parse_size(os.environ.get("BENCH_BIG", "1G"))
 if BIG:
     SIZES.append(BIG)
+if os.environ.get("BENCH_SIZES"):
+    SIZES = [parse_size(s) for s in os.environ["BENCH_SIZES"].split()]
 
 WRK_LUA = """
 done = function(summary, latency, requests)
@@ -188,7 +194,7 @@ def wrk(port, size, conns, lua, duration):
                        capture_output=True, text=True, timeout=duration + 60)
     m = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+)", r.stdout)
     if not m:
-        sys.exit("wrk failed: " + r.stdout + r.stderr)
+        raise RuntimeError("wrk failed: " + r.stdout + r.stderr)
     reqs, nbytes, usec, errors = map(int, m.groups())
     return reqs / (usec / 1e6), nbytes / (usec / 1e6) / 1e6, errors, reqs, nbytes
 
@@ -213,6 +219,9 @@ def main():
         p, port = start_ours(root)
         procs.append(p)
         contenders["ours"], pids["ours"] = port, p.pid
+        p, port = start_ours(root, "--force-sendfile")
+        procs.append(p)
+        contenders["ours-sf"], pids["ours-sf"] = port, p.pid
         p, port = start_ours(root, "--no-sendfile")
         procs.append(p)
         contenders["ours-copy"], pids["ours-copy"] = port, p.pid
@@ -226,6 +235,7 @@ def main():
 
         results = {}  # (size, conns, name) -> [(rps, mbs)]
         cpu = {}  # (size, conns, name) -> [(CPU s per GB, CPU us per request)]
+        wrk_cpu = {}  # (size, conns, name) -> [wrk's CPU s per GB]
         errors = {}
         for rnd in range(ROUNDS):
             for size in SIZES:
@@ -233,8 +243,18 @@ def main():
                     order = names[rnd % len(names):] + names[:rnd % len(names)]
                     for name in order:
                         c0 = cpu_seconds(pids[name])
-                        rps, mbs, err, reqs, nbytes = wrk(contenders[name], size, conns, lua, DURATION)
+                        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+                        try:
+                            rps, mbs, err, reqs, nbytes = wrk(contenders[name], size, conns, lua, DURATION)
+                        except RuntimeError as e:
+                            p = procs[names.index(name)]
+                            sys.exit("%s (%s, %s x %d; server exit status %s)" % (
+                                e, name, human(size), conns, p.poll()))
                         used = cpu_seconds(pids[name]) - c0
+                        ru2 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                        wrk_cpu.setdefault((size, conns, name), []).append(
+                            (ru2.ru_utime + ru2.ru_stime - ru.ru_utime - ru.ru_stime) / (nbytes / 1e9)
+                            if nbytes else float("nan"))
                         results.setdefault((size, conns, name), []).append((rps, mbs))
                         cpu.setdefault((size, conns, name), []).append(
                             (used / (nbytes / 1e9) if nbytes else float("nan"),
@@ -245,9 +265,10 @@ def main():
                           file=sys.stderr, flush=True)
 
         lines = ["| size | conns | ours req/s | ours MB/s | nginx sendfile req/s | MB/s | nginx copy req/s | MB/s"
-                 " | ours-copy MB/s | **ours / better nginx** | ours-copy / nginx-copy |",
-                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        ratios, copy_ratios = [], []
+                 " | ours-copy MB/s | **ours / better nginx** | ours-copy / nginx-copy | ours-sf MB/s"
+                 " | ours-sf / better nginx |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        ratios, copy_ratios, sf_ratios = [], [], []
         for size in SIZES:
             for conns in CONNS:
                 med = {n: (statistics.median(r for r, _ in results[(size, conns, n)]),
@@ -257,14 +278,19 @@ def main():
                 ratios.append(ratio)
                 copy_ratio = med["ours-copy"][1] / med["nginx-copy"][1] if med["nginx-copy"][1] else float("nan")
                 copy_ratios.append(copy_ratio)
-                lines.append("| %s | %d | %.0f | %.1f | %.0f | %.1f | %.0f | %.1f | %.1f | **%.2f** | %.2f |" % (
-                    human(size), conns, med["ours"][0], med["ours"][1], med["nginx-sf"][0],
-                    med["nginx-sf"][1], med["nginx-copy"][0], med["nginx-copy"][1], med["ours-copy"][1],
-                    ratio, copy_ratio))
+                sf_ratio = med["ours-sf"][1] / best if best else float("nan")
+                sf_ratios.append(sf_ratio)
+                lines.append("| %s | %d | %.0f | %.1f | %.0f | %.1f | %.0f | %.1f | %.1f | **%.2f** | %.2f | %.1f"
+                             " | %.2f |" % (
+                                 human(size), conns, med["ours"][0], med["ours"][1], med["nginx-sf"][0],
+                                 med["nginx-sf"][1], med["nginx-copy"][0], med["nginx-copy"][1],
+                                 med["ours-copy"][1], ratio, copy_ratio, med["ours-sf"][1], sf_ratio))
         summary = ("medians of %d rounds, wrk -d %ds (-t1 at 1 connection, -t2 otherwise); ratio = ours MB/s"
                    " / the better nginx MB/s (same as the req/s ratio for a fixed size); geometric mean"
-                   " of ratios %.2f, min %.2f (ours-copy / nginx-copy: %.2f, min %.2f); wrk errors: %s" % (
+                   " of ratios %.2f, min %.2f (ours-sf: %.2f, min %.2f; ours-copy / nginx-copy: %.2f, min %.2f);"
+                   " wrk errors: %s" % (
                        ROUNDS, DURATION, statistics.geometric_mean(ratios), min(ratios),
+                       statistics.geometric_mean(sf_ratios), min(sf_ratios),
                        statistics.geometric_mean(copy_ratios), min(copy_ratios),
                        ", ".join("%s %d" % kv for kv in errors.items())))
         cpu_lines = ["| size | conns | ours CPU s/GB | µs/req | nginx sendfile s/GB | µs/req | nginx copy s/GB"
@@ -293,8 +319,14 @@ def main():
                            TICK, ROUNDS,
                            "%.2f" % statistics.geometric_mean(finite) if finite else "n/a",
                            "%.2f" % statistics.geometric_mean(finite_copy) if finite_copy else "n/a"))
+        wrk_lines = ["| size | conns | " + " | ".join("wrk s/GB vs %s" % n for n in names) + " |",
+                     "|---|---:|" + "---:|" * len(names)]
+        for size in SIZES:
+            for conns in CONNS:
+                wrk_lines.append("| %s | %d | %s |" % (human(size), conns, " | ".join(
+                    num(statistics.median(wrk_cpu[(size, conns, n)])) for n in names)))
         text = ("\n".join(lines) + "\n\n" + summary + "\n\n" + "\n".join(cpu_lines) + "\n\n" +
-                cpu_summary + "\n")
+                cpu_summary + "\n\nwrk's own CPU (rusage) per GB received, medians:\n\n" + "\n".join(wrk_lines) + "\n")
         print(text)
         if md_out:
             with open(md_out, "w") as f:

@@ -32,7 +32,6 @@ enum method { SENDFILE, COPY, SMALL };
 
 static int teardown(void **state) {
     (void)state;
-    unsetenv("EVSENDFILE_NO_SENDFILE");
     seam_uninstall();
     files_cleanup();
     return 0;
@@ -239,13 +238,15 @@ static void test_no_sendfile_wins(void **state) {
     assert_int_equal(over_tcp4(SF_NO_SENDFILE | SF_FORCE_SENDFILE), COPY);
 }
 
+/* EVSENDFILE_NO_SENDFILE is read when the library loads: CTest runs this
+ * binary again as core_peer_env with it set, this test only. */
 static void test_env_no_sendfile_wins(void **state) {
     (void)state;
-    setenv("EVSENDFILE_NO_SENDFILE", "1", 1);
+    const char *v = getenv("EVSENDFILE_NO_SENDFILE");
+    if (v == NULL || v[0] == '\0' || strcmp(v, "0") == 0) skip(); /* core_peer_env runs it */
     assert_int_equal(over_unix(0), COPY);
     assert_int_equal(over_unix(SF_FORCE_SENDFILE), COPY);
-    unsetenv("EVSENDFILE_NO_SENDFILE");
-    assert_int_equal(over_unix(0), SENDFILE);
+    assert_int_equal(over_tcp4(SF_FORCE_SENDFILE), COPY);
 }
 
 /* Whether zero-copy CAN serve the socket: the per-peer choice is not asked. */
@@ -358,5 +359,6 @@ int main(void) {
         cmocka_unit_test_teardown(test_just_over_small_copies_on_loopback, teardown),
         cmocka_unit_test_teardown(test_stepping_api_decides_too, teardown),
     };
+    if (getenv("EVSENDFILE_NO_SENDFILE") != NULL) cmocka_set_test_filter("test_env_no_sendfile_wins");
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
