@@ -1,7 +1,7 @@
-// peer.cpp -- see peer.hpp.  Why: over loopback TCP the receiver's copy out
-// of page-cache pages referenced by sendfile's segments, and sendfile's
-// smaller segments, cost more than the sender's two copies on the copy path;
-// over a Unix socket, which has no per-segment work, sendfile's one copy wins.
+// peer.cpp -- see peer.hpp.  Why (bench/RESULTS.md): over loopback TCP,
+// sendfile costs both ends together more protocol work per GB (softirq,
+// backlog and ACK processing) than the copy path's two extra copies; over a
+// Unix socket, which has no per-segment work, the copies sendfile saves win.
 #include "peer.hpp"
 
 #include <netinet/in.h>
