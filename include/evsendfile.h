@@ -118,7 +118,8 @@ typedef struct sf_region {
 #define SF_TRUSTED     0x8u
 /* Bodies that are not small go with sendfile to remote peers and Unix sockets, with the copy path to
  * TCP peers on this host, where it measured faster (bench/RESULTS.md, "Sendfile or copy, per peer");
- * SF_FORCE_SENDFILE uses sendfile for every peer.  SF_NO_SENDFILE wins over it. */
+ * SF_FORCE_SENDFILE uses sendfile for every peer (also: env EVSENDFILE_FORCE_SENDFILE=1, read at load).
+ * SF_NO_SENDFILE wins over it. */
 #define SF_FORCE_SENDFILE 0x10u
 
 /* Defaults, set from bench/core_bench runs (bench/RESULTS.md, "Core library"):

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "evsendfile.h"
@@ -15,6 +16,13 @@
 namespace evsf {
 
 namespace {
+
+// EVSENDFILE_FORCE_SENDFILE=1 is SF_FORCE_SENDFILE for every transfer; read
+// once, when the library is loaded (as EVSENDFILE_NO_SENDFILE is).
+const bool g_env_force_sendfile = [] {
+    const char *v = std::getenv("EVSENDFILE_FORCE_SENDFILE");
+    return v != nullptr && v[0] != '\0' && std::strcmp(v, "0") != 0;
+}();
 
 bool is_loopback(const sockaddr_storage &a) {
     if (a.ss_family == AF_INET) {
@@ -40,7 +48,7 @@ bool same_ip(const sockaddr_storage &a, const sockaddr_storage &b) {
 }  // namespace
 
 BodyMethod method_for_peer(int sock, unsigned flags) {
-    if (flags & (SF_FORCE_SENDFILE | SF_TLS)) return BodyMethod::Sendfile;
+    if ((flags & (SF_FORCE_SENDFILE | SF_TLS)) || g_env_force_sendfile) return BodyMethod::Sendfile;
     sockaddr_storage peer;
     socklen_t len = sizeof peer;
     std::memset(&peer, 0, sizeof peer);

@@ -12,7 +12,8 @@ enum class BodyMethod : unsigned char { Sendfile, Copy };
 //             (127/8, ::1, ::ffff:127/104) or the socket's own local address
 //             (a connection to one of the host's addresses goes over lo);
 //   Sendfile  everything else: a Unix socket, a remote peer, SF_FORCE_SENDFILE
-//             or SF_TLS in `flags` (kTLS was not measured), and getpeername or
+//             or SF_TLS in `flags` (kTLS was not measured), env
+//             EVSENDFILE_FORCE_SENDFILE=1 (read at load), and getpeername or
 //             getsockname failing (the method the library always used).
 // One getpeername (plus one getsockname for a non-loopback TCP peer),
 // through the syscall seam.

@@ -1,7 +1,8 @@
 /* test_peer.c -- the body's method follows the peer (src/peer.cpp): TCP
  * peers on this host (loopback v4, v6, v4-mapped, the host's own non-loopback
  * address) take the copy path; Unix sockets and remote peers keep sendfile;
- * SF_FORCE_SENDFILE, SF_NO_SENDFILE and env EVSENDFILE_NO_SENDFILE override;
+ * SF_FORCE_SENDFILE, SF_NO_SENDFILE and env EVSENDFILE_NO_SENDFILE /
+ * EVSENDFILE_FORCE_SENDFILE override;
  * getpeername failing keeps sendfile.  The method is read off the seam's
  * counters (sendfile calls against pread calls), never off timings.  A
  * remote peer is simulated by the seam's getpeername hook. */
@@ -249,6 +250,17 @@ static void test_env_no_sendfile_wins(void **state) {
     assert_int_equal(over_tcp4(SF_FORCE_SENDFILE), COPY);
 }
 
+/* EVSENDFILE_FORCE_SENDFILE=1 (read at load) is SF_FORCE_SENDFILE for every
+ * transfer: CTest runs this binary as core_peer_force_env, this test only. */
+static void test_env_force_sendfile(void **state) {
+    (void)state;
+    const char *v = getenv("EVSENDFILE_FORCE_SENDFILE");
+    if (v == NULL || v[0] == '\0' || strcmp(v, "0") == 0) skip(); /* core_peer_force_env runs it */
+    assert_int_equal(over_tcp4(0), SENDFILE);
+    assert_int_equal(seam.getpeername.calls, 0);
+    assert_int_equal(over_tcp4(SF_NO_SENDFILE), COPY); /* SF_NO_SENDFILE still wins */
+}
+
 /* Whether zero-copy CAN serve the socket: the per-peer choice is not asked. */
 static void test_can_use_unchanged(void **state) {
     (void)state;
@@ -352,6 +364,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_force_sendfile_on_loopback, teardown),
         cmocka_unit_test_teardown(test_no_sendfile_wins, teardown),
         cmocka_unit_test_teardown(test_env_no_sendfile_wins, teardown),
+        cmocka_unit_test_teardown(test_env_force_sendfile, teardown),
         cmocka_unit_test_teardown(test_can_use_unchanged, teardown),
         cmocka_unit_test_teardown(test_getpeername_failure_keeps_sendfile, teardown),
         cmocka_unit_test_teardown(test_getsockname_failure_keeps_sendfile, teardown),
@@ -360,5 +373,6 @@ int main(void) {
         cmocka_unit_test_teardown(test_stepping_api_decides_too, teardown),
     };
     if (getenv("EVSENDFILE_NO_SENDFILE") != NULL) cmocka_set_test_filter("test_env_no_sendfile_wins");
+    else if (getenv("EVSENDFILE_FORCE_SENDFILE") != NULL) cmocka_set_test_filter("test_env_force_sendfile");
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
