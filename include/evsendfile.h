@@ -140,7 +140,7 @@ typedef struct sf_region {
  *    (aiohttp measured 16 -> 256 KiB as +330 % on TCP). */
 #define SF_DEFAULT_MAX_CHUNK  (2u * 1024u * 1024u) /* bytes moved per readiness callback before yielding */
 #define SF_SMALL_BODY_MAX     (32u * 1024u)        /* bodies up to this go as one read + one writev */
-#define SF_COPY_BUFFER_SIZE   (256u * 1024u)       /* bounded buffer of the copy path */
+#define SF_COPY_BUFFER_SIZE   (256u * 1024u)       /* the copy path's buffer (see 4. below) */
 
 typedef struct sf_options {
     size_t              struct_size;     /* sizeof(sf_options_t); lets the struct grow without an ABI break */
@@ -178,7 +178,11 @@ SF_EXTERN void sf_options_init(sf_options_t *opts);
  *     EOVERFLOW, ESOCKTNOSUPPORT, EAFNOSUPPORT), the transfer continues with
  *     pread + send from the current offset, through a SF_COPY_BUFFER_SIZE
  *     buffer, never re-sending the head and never reading past the region.
- *     ENOSYS is remembered for the rest of the process.
+ *     ENOSYS is remembered for the rest of the process.  For a regular file
+ *     that buffer is one per thread, not per transfer: bytes the socket did
+ *     not take are read again (from the page cache) on the next step, so a
+ *     transfer waiting for its socket holds no buffer.  Pipes, devices and
+ *     files whose size lies keep theirs (they cannot be read twice).
  *  5. After max_chunk bytes in one callback, the transfer yields to the event
  *     loop, so other connections on the same base keep moving.
  */

@@ -376,7 +376,38 @@ int Job::sendfile_some(uint64_t &budget, SigpipeGuard &guard) noexcept {
     return -err;
 }
 
+// The copy path for a regular file: read into this thread's buffer, send
+// what the socket takes; bytes it did not take are read again next time
+// (pread at next_offset_, from the page cache), so a transfer that waits for
+// the socket holds no buffer.  10,000 slow copy-path transfers cost one
+// SF_COPY_BUFFER_SIZE per thread, not 2.5 GiB.
 int Job::copy_some(uint64_t &budget) noexcept {
+    if (src_.kind() != SourceKind::Regular) return copy_some_buffered(budget);
+    thread_local Bytes t_buf;  // freed when the thread exits
+    if (!t_buf && !(t_buf = alloc_buffer(SF_COPY_BUFFER_SIZE))) return -ENOMEM;
+    size_t want = static_cast<size_t>(std::min<uint64_t>({SF_COPY_BUFFER_SIZE, unread_, budget}));
+    size_t got = 0;
+    if (int r = read_source(t_buf.get(), want, got)) return r;
+    if (got == 0) return SF_ETRUNCATED;  // bytes are owed and the file has none left
+    int flags = is_tcp_ && tail_len_ != 0 ? MSG_MORE : 0;
+    size_t sent = 0;
+    int r = 0;
+    while (sent < got) {
+        struct iovec iov = {t_buf.get() + sent, got - sent};
+        size_t n = 0;
+        if ((r = write_iov(&iov, 1, flags, n)) != 0) break;  // full socket or error: the rest is re-read
+        sent += n;
+    }
+    next_offset_ += sent;
+    unread_ -= sent;
+    body_sent_ += sent;
+    budget -= std::min<uint64_t>(budget, sent);
+    return r;
+}
+
+// Pipes, FIFOs, devices and files whose size lies cannot be read twice:
+// what the socket did not take stays in the transfer's own buffer.
+int Job::copy_some_buffered(uint64_t &budget) noexcept {
     if (buf_pos_ == buf_len_) {
         size_t want = SF_COPY_BUFFER_SIZE;
         if (unread_ != SF_COUNT_TO_EOF) want = static_cast<size_t>(std::min<uint64_t>(want, unread_));

@@ -68,6 +68,7 @@ private:
     int move_body(SigpipeGuard *guard) noexcept;
     int sendfile_some(uint64_t &budget, SigpipeGuard &guard) noexcept;
     int copy_some(uint64_t &budget) noexcept;
+    int copy_some_buffered(uint64_t &budget) noexcept;
     int read_source(char *buf, size_t want, size_t &got) noexcept;
     bool body_complete() const noexcept;
     void set_cork(bool on) noexcept;
@@ -84,7 +85,7 @@ private:
     uint64_t unread_ = 0;       // region bytes not yet taken from the file (SF_COUNT_TO_EOF: unknown)
     uint64_t body_sent_ = 0;
     uint64_t max_chunk_ = SF_DEFAULT_MAX_CHUNK;
-    Bytes buf_;  // copy path / small path only: bytes read, not yet sent
+    Bytes buf_;  // small path, and the copy path of non-regular sources: bytes read, not yet sent
     size_t buf_pos_ = 0, buf_len_ = 0;
     uint32_t idle_timeout_ms_ = 0;
     int outq_mark_ = -1;        // send-queue bytes when the socket last said EAGAIN (-1: unknown)

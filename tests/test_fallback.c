@@ -59,21 +59,24 @@ static done_rec_t send_checked(int fd, uint64_t off, uint64_t count, unsigned fl
     return d;
 }
 
-/* Every pread stayed inside [off, off+count), and they were contiguous
- * starting at `first_off`. */
+/* Every pread stayed inside [off, off+count), the first at `first_off`; each
+ * starts where the bytes sent so far end, so none is skipped -- a read the
+ * socket did not take in full is read again from where it stopped (the copy
+ * path keeps no buffer between steps) -- and together they reach the end. */
 static void assert_preads_within(uint64_t off, uint64_t count, uint64_t first_off) {
     assert_true(seam.pread.calls >= 1);
     assert_int_equal(seam.pread.logged, seam.pread.calls);
-    uint64_t expect = first_off;
+    assert_int_equal(seam.pread.log[0].off, first_off);
+    uint64_t reached = first_off;
     for (int i = 0; i < seam.pread.logged; i++) {
         const seam_call_t *c = &seam.pread.log[i];
         assert_true(c->off >= off);
         assert_true(c->off + c->count <= off + count);
         assert_true(c->count <= SF_COPY_BUFFER_SIZE);
-        assert_int_equal(c->off, expect);
-        if (c->ret > 0) expect += (uint64_t)c->ret;
+        assert_true(c->off <= reached);  /* no gap */
+        if (c->ret > 0 && c->off + (uint64_t)c->ret > reached) reached = c->off + (uint64_t)c->ret;
     }
-    assert_int_equal(expect, off + count);
+    assert_int_equal(reached, off + count);
 }
 
 static void test_fallback_on_first_call(void **state) {
