@@ -404,6 +404,64 @@ SF_EXTERN int sf_worker_cancel(sf_worker_t *w, uint64_t ticket);
  * and joins the thread, frees `w`.  NULL is allowed.  Not from a done cb. */
 SF_EXTERN void sf_worker_free(sf_worker_t *w);
 
+/* ------------------------------------------------------------ bufferevents */
+
+struct bufferevent;
+
+/*
+ * Sends head, the region, then tail on the socket under `bev` (a socket
+ * bufferevent, libevent_core), for programs that do their I/O through
+ * bufferevents.  Call it on the thread that runs bev's event_base.
+ *
+ * On the wire: the bytes already in bev's output buffer go first (libevent
+ * writes them, as it would have), then opts->head, the region, opts->tail,
+ * exactly as sf_send_async sends them.  Pass response headers in opts->head
+ * rather than writing them to bev: then they leave with the body's first
+ * bytes (one packet) instead of in a write of their own.
+ *
+ * While the transfer runs the library owns the socket and bev is parked: its
+ * callbacks are replaced, EV_READ and (once the queued bytes are out) EV_WRITE
+ * are disabled, so bev neither reads nor writes and none of its callbacks or
+ * timeouts fire.  Until `done` runs, do not write to bev, read or drain its
+ * input, enable or disable it, or change its callbacks.  Before `done` runs,
+ * bev is put back as it was: the same callbacks and cbarg, the same enabled
+ * events (their timeouts re-armed from then), watermarks untouched.  Input
+ * that arrived meanwhile is still in the kernel and is read, and the read
+ * callback called, from the loop once EV_READ is enabled again.  `t` in done
+ * is the handle `out` returned.
+ *
+ * Refused bufferevents (nothing was sent, bev untouched, done never runs):
+ *   -EOPNOTSUPP  a pair (bufferevent_pair_new), a filter (bufferevent_filter_new,
+ *                OpenSSL over another bufferevent), or rate-limited
+ *                (bufferevent_set_rate_limit, or a rate-limit group whose share
+ *                is below the single-write maximum: a group with tokens to spare
+ *                cannot be told apart) -- their bytes must pass through
+ *                libevent, so send the file with evbuffer_add_file instead
+ *   SF_ENOKTLS   an OpenSSL socket bufferevent (bufferevent_openssl_socket_new)
+ *                without kernel TLS transmit active on its socket; with it, the
+ *                transfer proceeds as if SF_TLS was given
+ *   -EBADF       bev has no socket yet (bufferevent_getfd < 0)
+ * plus every synchronous error of sf_send_async (-EINVAL for NULL bev, region
+ * or done).
+ *
+ * Asynchronous statuses: those of sf_send_async, and for the flush of bytes
+ * queued in bev before the call: -errno of a socket error, -EPIPE when
+ * libevent reports EOF, SF_ETIMEDOUT when bev's own write timeout fires
+ * (opts->idle_timeout_ms covers the transfer after the flush).
+ *
+ * Ending early:
+ *  - sf_cancel(*out), or sf_cancel_all(bev's base): the transfer stops, done
+ *    never runs, bev is put back at once (bytes already written stay written:
+ *    close the connection).
+ *  - bufferevent_free(bev): also cancels, and done never runs.  The library
+ *    holds no reference: a BEV_OPT_CLOSE_ON_FREE socket is closed when
+ *    libevent finalizes bev, and the transfer is gone by then.
+ *  - sf_transfer_body_sent(*out) reports progress (0 while queued bytes flush).
+ */
+SF_EXTERN int sf_bufferevent_send(struct bufferevent *bev, const sf_region_t *region,
+                                  const sf_options_t *opts /* may be NULL */, sf_done_cb done, void *arg,
+                                  sf_transfer_t **out /* may be NULL */);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,6 +5,7 @@
 #include <memory>
 #include <new>
 
+#include "bufferevent_driver.hpp"
 #include "errors.hpp"
 #include "event_driver.hpp"
 #include "evsendfile.h"
@@ -12,6 +13,7 @@
 #include "platform.hpp"
 #include "worker.hpp"
 
+using evsf::BevSend;
 using evsf::Job;
 using evsf::Transfer;
 using evsf::Worker;
@@ -105,15 +107,34 @@ int sf_job_start(sf_job_t *job, struct event_base *base, sf_done_cb done, void *
 
 int sf_cancel(sf_transfer_t *t) {
     if (t == nullptr) return -EINVAL;
-    return guarded([&] { return transfer_of(t)->cancel(); });
+    return guarded([&] {
+        if (BevSend *b = BevSend::lookup(t)) return b->cancel();
+        return transfer_of(t)->cancel();
+    });
 }
 
 int sf_cancel_all(struct event_base *base) {
     if (base == nullptr) return -EINVAL;
-    return Transfer::cancel_all(base);
+    // Bufferevent transfers first: each puts its bufferevent back and
+    // cancels its own engine transfer, which the sweep below must not orphan.
+    return guarded([&] { return BevSend::cancel_all(base) + Transfer::cancel_all(base); });
 }
 
-uint64_t sf_transfer_body_sent(const sf_transfer_t *t) { return t ? transfer_of(t)->body_sent() : 0; }
+uint64_t sf_transfer_body_sent(const sf_transfer_t *t) {
+    if (t == nullptr) return 0;
+    if (const BevSend *b = BevSend::lookup(t)) return b->body_sent();
+    return transfer_of(t)->body_sent();
+}
+
+int sf_bufferevent_send(struct bufferevent *bev, const sf_region_t *region, const sf_options_t *opts,
+                        sf_done_cb done, void *arg, sf_transfer_t **out) {
+    return guarded([&] {
+        BevSend *b = nullptr;
+        int err = BevSend::start(bev, region, opts, done, arg, &b);
+        if (err == 0 && out != nullptr) *out = reinterpret_cast<sf_transfer_t *>(b);
+        return err;
+    });
+}
 
 int sf_worker_new(sf_worker_t **out) {
     if (out == nullptr) return -EINVAL;
