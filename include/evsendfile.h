@@ -444,7 +444,8 @@ struct bufferevent;
  * plus every synchronous error of sf_send_async (-EINVAL for NULL bev, region
  * or done).
  *
- * Asynchronous statuses: those of sf_send_async, and for the flush of bytes
+ * Asynchronous statuses: those of sf_send_async, -ECANCELED (bev was freed,
+ * see below), and for the flush of bytes
  * queued in bev before the call: -errno of a socket error, -EPIPE when
  * libevent reports EOF, SF_ETIMEDOUT when bev's own write timeout fires
  * (opts->idle_timeout_ms covers the transfer after the flush).
@@ -453,9 +454,11 @@ struct bufferevent;
  *  - sf_cancel(*out), or sf_cancel_all(bev's base): the transfer stops, done
  *    never runs, bev is put back at once (bytes already written stay written:
  *    close the connection).
- *  - bufferevent_free(bev): also cancels, and done never runs.  The library
- *    holds no reference: a BEV_OPT_CLOSE_ON_FREE socket is closed when
- *    libevent finalizes bev, and the transfer is gone by then.
+ *  - bufferevent_free(bev): ends the transfer too, and done runs once with
+ *    -ECANCELED (from the loop, at the latest when libevent finalizes bev):
+ *    bev is gone then, so release only your own state in it.  The library
+ *    holds no reference on bev: a BEV_OPT_CLOSE_ON_FREE socket is closed by
+ *    libevent as usual, and the engine has let go of it by then.
  *  - sf_transfer_body_sent(*out) reports progress (0 while queued bytes flush).
  */
 SF_EXTERN int sf_bufferevent_send(struct bufferevent *bev, const sf_region_t *region,

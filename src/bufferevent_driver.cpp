@@ -15,7 +15,7 @@
 // gone (checked before the bufferevent is touched again), or the sentinel --
 // an empty reference chain at the end of the input buffer, whose cleanup
 // libevent calls when it frees that buffer -- whichever comes first.  Both
-// end the transfer without touching the bufferevent, and `done` never runs.
+// end the transfer without touching the bufferevent; `done` gets -ECANCELED.
 // When the transfer ends normally the sentinel is orphaned; libevent frees it
 // with the next bytes read (or with the buffer) and it then frees itself.
 #include "bufferevent_driver.hpp"
@@ -184,13 +184,14 @@ int BevSend::start_engine() {
 
 void BevSend::finish(int status, uint64_t body_sent) {
     drop_engine();
-    bool alive = parked_ && bev_alive();
-    restore();
-    orphan_sentinel();  // from here on nothing libevent frees can reach this object
-    if (alive) {
-        in_done_ = true;
-        done_(reinterpret_cast<sf_transfer_t *>(this), status, body_sent, arg_);
+    if (parked_ && bev_alive()) {
+        restore();
+    } else {
+        status = -ECANCELED;  // the user freed bev: it must not be touched again
     }
+    orphan_sentinel();  // from here on nothing libevent frees can reach this object
+    in_done_ = true;
+    done_(reinterpret_cast<sf_transfer_t *>(this), status, body_sent, arg_);
     delete this;
 }
 
@@ -253,7 +254,10 @@ void BevSend::on_sentinel_freed(const void *, size_t, void *sentinel) {
     // input mid-transfer; the transfer goes on.
     void *cbarg = nullptr;
     bufferevent_getcb(b->bev_, nullptr, nullptr, nullptr, &cbarg);
-    if (cbarg != b) delete b;
+    if (cbarg != b) {
+        b->parked_ = false;
+        b->finish(-ECANCELED, b->body_sent());
+    }
 }
 
 }  // namespace evsf
