@@ -17,9 +17,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cinttypes>
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <new>
+#include <string>
 
 namespace {
 
@@ -96,7 +100,9 @@ int region_length(int fd, const sf_region_t *region, uint64_t *count) {
 int send_file(struct evhttp_request *req, int code, const char *reason, const sf_region_t *region,
               const sf_options_t *opts, sf_done_cb done, void *arg) {
     if (req == nullptr || region == nullptr) return -EINVAL;
-    if (opts != nullptr && (opts->head_count != 0 || opts->tail_count != 0)) return -EINVAL;
+    if (opts != nullptr && (opts->struct_size < offsetof(sf_options_t, flags) + sizeof opts->flags ||
+                            opts->head_count != 0 || opts->tail_count != 0))
+        return -EINVAL;
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     if (evcon == nullptr) return -ENOTCONN;
     struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
@@ -121,13 +127,33 @@ int send_file(struct evhttp_request *req, int code, const char *reason, const sf
     evhttp_remove_header(headers, "Transfer-Encoding");
     evhttp_remove_header(headers, "Content-Length");
     evhttp_add_header(headers, "Content-Length", len);
+    struct evbuffer *out = bufferevent_get_output(bev);
+    bool took_head = evbuffer_get_length(out) == 0;
     evhttp_send_reply_start(req, code, reason);  // the head, into bev's output buffer
-
     r->head_only = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
     if (!r->head_only) {
+        // The head leaves with the body (one writev for a small body, MSG_MORE
+        // before sendfile otherwise), not in a write of its own: a lone head
+        // then body is the Nagle + delayed-ACK stall (40 ms per response).
+        std::string head;
+        sf_options_t o;
+        sf_options_init(&o);
+        if (opts != nullptr) std::memcpy(&o, opts, std::min(opts->struct_size, sizeof o));
+        o.struct_size = sizeof o;
+        struct iovec iov;
+        if (took_head) {
+            head.resize(evbuffer_get_length(out));
+            evbuffer_unfreeze(out, 1);  // a socket bufferevent freezes its output's start
+            evbuffer_remove(out, &head[0], head.size());
+            evbuffer_freeze(out, 1);
+            iov = {&head[0], head.size()};
+            o.head = &iov;
+            o.head_count = 1;
+        }
         sf_region_t body = {fd, nullptr, region->offset, count};
-        if (sf_bufferevent_send(bev, &body, opts, on_body_done, r, nullptr) == 0) return 0;
+        if (sf_bufferevent_send(bev, &body, &o, on_body_done, r, nullptr) == 0) return 0;
         // Refused (TLS, a filter, a rate limit): evhttp sends the body itself.
+        if (took_head) evbuffer_add(out, head.data(), head.size());
         r->fallback_fd = own_fd >= 0 ? own_fd : fcntl(fd, F_DUPFD_CLOEXEC, 0);
         r->own_fd = -1;
     }
