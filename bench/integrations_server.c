@@ -171,7 +171,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     conn_t *c = calloc(1, sizeof *c);
     c->bev = bufferevent_socket_new(evconnlistener_get_base(l), fd, BEV_OPT_CLOSE_ON_FREE);
     bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    /* bev-sf never writes through the bufferevent: reading is all it enables. */
+    bufferevent_enable(c->bev, strcmp(mode, "bev-sf") == 0 ? EV_READ : EV_READ | EV_WRITE);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *base) {
