@@ -26,10 +26,13 @@
 #include <event2/event.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <functional>
 #include <new>
 #include <unordered_set>
 #include <vector>
 
+#include "alloc.hpp"
 #include "job.hpp"
 #include "platform.hpp"
 
@@ -42,7 +45,9 @@ struct Sentinel {
 namespace {
 
 // Handles given out on this thread (transfers belong to their base's thread).
-thread_local std::unordered_set<const void *> t_handles;
+using HandleSet = std::unordered_set<const void *, std::hash<const void *>, std::equal_to<const void *>,
+                                     SeamAllocator<const void *>>;
+thread_local HandleSet t_handles;
 
 // libevent_openssl's bufferevent_openssl_get_ssl, when the process has it:
 // the core library does not link libevent_openssl, and this is the public way
@@ -87,7 +92,8 @@ int BevSend::start(struct bufferevent *bev, const sf_region_t *region, const sf_
     err = sf_job_new(fd, region, &o, &job);
     if (err != 0) return err;
 
-    BevSend *b = new (std::nothrow) BevSend();
+    void *mem = alloc_bytes(sizeof(BevSend));
+    BevSend *b = mem != nullptr ? new (mem) BevSend() : nullptr;
     if (b == nullptr) {
         sf_job_free(job);
         return -ENOMEM;
@@ -135,8 +141,9 @@ int BevSend::park() {
     } catch (const std::bad_alloc &) {
         return -ENOMEM;
     }
-    sentinel_ = new (std::nothrow) Sentinel{this};
-    if (sentinel_ == nullptr) return -ENOMEM;
+    void *mem = alloc_bytes(sizeof(Sentinel));
+    if (mem == nullptr) return -ENOMEM;
+    sentinel_ = new (mem) Sentinel{this};
     static const char nothing = 0;
     struct evbuffer *in = bufferevent_get_input(bev_);
     if (evbuffer_add_reference(in, &nothing, 0, on_sentinel_freed, sentinel_) != 0) {
@@ -146,7 +153,7 @@ int BevSend::park() {
         int rc = evbuffer_add_reference(in, &nothing, 0, on_sentinel_freed, sentinel_);
         evbuffer_freeze(in, 0);
         if (rc != 0) {  // not added: libevent never calls the cleanup
-            delete sentinel_;
+            std::free(sentinel_);
             sentinel_ = nullptr;
             return -ENOMEM;
         }
@@ -204,7 +211,7 @@ int BevSend::cancel() {
 }
 
 int BevSend::cancel_all(struct event_base *base) {
-    std::vector<BevSend *> mine;
+    std::vector<BevSend *, SeamAllocator<BevSend *>> mine;  // may throw: sf_cancel_all's guard
     for (const void *h : t_handles) {
         BevSend *b = static_cast<BevSend *>(const_cast<void *>(h));
         if (!b->in_done_ && bufferevent_get_base(b->bev_) == base) mine.push_back(b);
@@ -246,7 +253,7 @@ void BevSend::on_done(sf_transfer_t *, int status, uint64_t body_sent, void *sel
 void BevSend::on_sentinel_freed(const void *, size_t, void *sentinel) {
     Sentinel *s = static_cast<Sentinel *>(sentinel);
     BevSend *b = s->owner;
-    delete s;
+    std::free(s);
     if (b == nullptr) return;
     b->sentinel_ = nullptr;
     // Freed with the bufferevent (the socket may be closed already): end the

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 
 #include "evsendfile.h"
 
@@ -28,6 +29,9 @@ public:
     // Cancels this thread's bufferevent transfers on `base` (sf_cancel_all).
     static int cancel_all(struct event_base *base);
     uint64_t body_sent() const;
+
+    // Allocated through the seam (alloc.hpp): plain delete frees it.
+    static void operator delete(void *p) noexcept { std::free(p); }
 
 private:
     BevSend() = default;

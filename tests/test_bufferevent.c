@@ -503,6 +503,28 @@ static void test_cancel_mid_transfer(void **state) {
     close(fd);
 }
 
+/* sf_cancel_all on the base: the bufferevent transfer is cancelled like one
+ * of sf_send_async (counted once), and its bufferevent put back. */
+static void test_cancel_all_on_the_base(void **state) {
+    (void)state;
+    int before = count_open_fds();
+    int fd = make_pattern_file(8 * MiB, NULL);
+    user_t u;
+    user_open(&u, BEV_OPT_CLOSE_ON_FREE, EV_READ);
+    small_buffers(u.sock, u.peer, 32 * 1024);
+    sf_region_t reg = {fd, NULL, 0, SF_COUNT_TO_EOF};
+    assert_int_equal(sf_bufferevent_send(u.bev, &reg, NULL, user_done, &u, NULL), 0);
+    spin(u.base, 10);
+    assert_int_equal(sf_cancel_all(u.base), 1);
+    assert_restored(&u, EV_READ);
+    assert_int_equal(sf_cancel_all(u.base), 0);
+    spin(u.base, 10);
+    assert_int_equal(u.d.calls, 0);
+    user_close(&u);
+    close(fd);
+    assert_int_equal(count_open_fds(), before);
+}
+
 /* bufferevent_free (BEV_OPT_CLOSE_ON_FREE) during the transfer, in either
  * phase: done runs once with -ECANCELED, the socket is closed (the peer sees
  * EOF), nothing leaks (ASan, valgrind). */
@@ -677,6 +699,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_slow_reader, teardown),
         cmocka_unit_test_teardown(test_truncated_mid_body, teardown),
         cmocka_unit_test_teardown(test_cancel_mid_transfer, teardown),
+        cmocka_unit_test_teardown(test_cancel_all_on_the_base, teardown),
         cmocka_unit_test_teardown(test_free_mid_transfer, teardown),
         cmocka_unit_test_teardown(test_free_from_done, teardown),
         cmocka_unit_test_teardown(test_refused_kinds, teardown),
