@@ -38,12 +38,27 @@ static const char *content_type(const char *path) {
     return "application/octet-stream";
 }
 
-/* Opens `rel` beneath the root: no "..", no absolute path, no symlink out
- * (openat2 RESOLVE_BENEATH).  Returns an fd or -errno. */
-static int open_beneath(const char *rel) {
+/* Opens `rel` beneath `dir` (an fd under the root): no "..", no absolute
+ * path, no symlink out.  openat2(RESOLVE_BENEATH) where the kernel has it;
+ * otherwise openat, then where the fd really points must be under the root.
+ * Returns an fd or -errno. */
+static char root_path[4096];
+
+static int open_beneath(int dir, const char *rel) {
     struct open_how how = {.flags = O_RDONLY | O_CLOEXEC, .resolve = RESOLVE_BENEATH};
-    int fd = (int)syscall(SYS_openat2, root_fd, rel[0] ? rel : ".", &how, sizeof how);
-    return fd < 0 ? -errno : fd;
+    int fd = (int)syscall(SYS_openat2, dir, rel[0] ? rel : ".", &how, sizeof how);
+    if (fd >= 0 || errno != ENOSYS) return fd < 0 ? -errno : fd;
+    fd = openat(dir, rel[0] ? rel : ".", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    char link[64], real[4096];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, real, sizeof real - 1);
+    size_t rl = strlen(root_path);
+    if (n < 0 || (size_t)n < rl || memcmp(real, root_path, rl) != 0 || (real[rl] != '/' && (size_t)n != rl)) {
+        close(fd);
+        return -EXDEV; /* outside the root */
+    }
+    return fd;
 }
 
 static void reply_error(struct evhttp_request *req, int code, const char *reason) {
@@ -68,13 +83,12 @@ static void on_request(struct evhttp_request *req, void *arg) {
         reply_error(req, 400, NULL);
         return;
     }
-    int fd = open_beneath(path + strspn(path, "/"));
+    int fd = open_beneath(root_fd, path + strspn(path, "/"));
     struct stat st;
     if (fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-        struct open_how how = {.flags = O_RDONLY | O_CLOEXEC, .resolve = RESOLVE_BENEATH};
-        int index = (int)syscall(SYS_openat2, fd, "index.html", &how, sizeof how);
+        int index = open_beneath(fd, "index.html");
         close(fd);
-        fd = index < 0 ? -errno : index;
+        fd = index;
         free(path);
         path = strdup("index.html");
     }
@@ -110,6 +124,10 @@ int main(int argc, char **argv) {
     }
     root_fd = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (root_fd < 0) {
+        perror(argv[1]);
+        return 1;
+    }
+    if (realpath(argv[1], root_path) == NULL) {
         perror(argv[1]);
         return 1;
     }
