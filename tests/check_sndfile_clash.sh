@@ -4,7 +4,7 @@
 #   check_sndfile_clash.sh LIB SOURCE_DIR CC
 set -euo pipefail
 lib=$1 src=$2 cc=${3:-cc}
-theirs=$(ldconfig -p | awk '/libsndfile\.so\.1 /{print $NF; exit}')
+theirs=$(ldconfig -p | awk '/libsndfile\.so\.1 /{p = $NF} END {print p}')  # no early exit: pipefail
 [ -n "$theirs" ] || { echo "libsndfile.so.1 is not installed (apt-get install libsndfile1-dev)"; exit 1; }
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 nm -D --defined-only "$theirs" | awk '{print $3}' | sed 's/@.*//' | sort -u > "$tmp/theirs"
