@@ -336,8 +336,9 @@ SF_EXTERN uint64_t sf_job_body_sent(const sf_job_t *job);
  * SF_STEP_WRITE: 1 when bytes left the socket's send queue since that step
  * (or since the previous call) -- a slow reader that keeps reading; re-arm
  * the timer -- and 0 when none did: time out.  Needs opts->idle_timeout_ms
- * set at sf_job_new (then each step that says SF_STEP_WRITE notes the
- * queue's level, one ioctl); 0 without it, or where the kernel cannot tell.
+ * set at sf_job_new (then each step that says SF_STEP_WRITE or SF_STEP_YIELD
+ * notes the queue's level, one ioctl); 0 without it, or where the kernel
+ * cannot tell.
  * The libevent driver and the worker do exactly this with idle_timeout_ms. */
 SF_EXTERN int sf_job_progressed(sf_job_t *job);
 /* The source fd (to wait for readability after SF_STEP_READ). */

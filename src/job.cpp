@@ -207,7 +207,11 @@ int Job::step() noexcept {
     }
     int r = run();
     if (r <= 0) finish(r);
-    if (r == SF_STEP_WRITE && idle_timeout_ms_ != 0 && evsf_sys.outq(sock_, &outq_mark_) != 0) outq_mark_ = -1;
+    // The send queue's level where the wait starts: after EAGAIN, and after
+    // a used-up budget too (the socket may have filled on the last bytes).
+    if ((r == SF_STEP_WRITE || r == SF_STEP_YIELD) && idle_timeout_ms_ != 0 &&
+        evsf_sys.outq(sock_, &outq_mark_) != 0)
+        outq_mark_ = -1;
     return r;
 }
 

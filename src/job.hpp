@@ -33,7 +33,7 @@ public:
     int sock() const { return sock_; }
     uint32_t idle_timeout_ms() const { return idle_timeout_ms_; }
     // For an idle timer that fired: did bytes leave the socket's send queue
-    // since the last step that said SF_STEP_WRITE (or the last call)?  A
+    // since the last step that said SF_STEP_WRITE or YIELD (or the last call)?  A
     // reader that keeps reading slowly drains the queue without ever making
     // the socket writable again (Linux waits for a third of SO_SNDBUF).
     // Needs idle_timeout_ms: only then do steps note the queue's level.
