@@ -122,22 +122,9 @@ typedef struct sf_region {
  * SF_NO_SENDFILE wins over it. */
 #define SF_FORCE_SENDFILE 0x10u
 
-/* Defaults, set from bench/core_bench runs (bench/RESULTS.md, "Core library"):
- *  SF_DEFAULT_MAX_CHUNK: 2 MiB (nginx's sendfile_max_chunk).  On one 1 GiB
- *    transfer it was faster than 256 KiB and 16 MiB in two runs of three and
- *    the cheapest in CPU per GB in all three, and it lets other connections
- *    on the base move every 2 MiB.
- *  SF_SMALL_BODY_MAX: 32 KiB.  One pread + one writev matched or beat
- *    send(MSG_MORE) + sendfile in transfers/s at 32 KiB in 7 of 8
- *    measurements (0.94x to 1.65x; Linux 6.18, loopback, peer copying or
- *    not) at about the same or less CPU per GB, and always below; at 64 KiB
- *    it lost 3 of 8.  The body is held in memory while it waits for the
- *    socket, so this is also the most heap a small transfer takes: sendfile
- *    from here on holds none.
- *  SF_COPY_BUFFER_SIZE: 256 KiB.  64 KiB, 256 KiB and 1 MiB copy loops moved
- *    1 GiB at the same speed within the noise, with no consistent CPU
- *    winner; 256 KiB makes 4x fewer syscalls than 64 KiB and stays in L2
- *    (aiohttp measured 16 -> 256 KiB as +330 % on TCP). */
+/* Defaults, each the winner of bench/core_bench runs (the figures and why:
+ * bench/RESULTS.md, "The defaults and why").  SF_SMALL_BODY_MAX is also the
+ * most heap a small transfer holds while it waits for its socket. */
 #define SF_DEFAULT_MAX_CHUNK  (2u * 1024u * 1024u) /* bytes moved per readiness callback before yielding */
 #define SF_SMALL_BODY_MAX     (32u * 1024u)        /* bodies up to this go as one read + one writev */
 #define SF_COPY_BUFFER_SIZE   (256u * 1024u)       /* the copy path's buffer (see 4. below) */
