@@ -121,6 +121,11 @@ typedef struct sf_region {
  * SF_FORCE_SENDFILE uses sendfile for every peer (also: env EVSENDFILE_FORCE_SENDFILE=1, read at load).
  * SF_NO_SENDFILE wins over it. */
 #define SF_FORCE_SENDFILE 0x10u
+/* Never ask whether the file's pages are in memory, never use the disk
+ * threads: every read and sendfile runs on the calling thread, and a cold
+ * file blocks it for as long as the disk takes (the behaviour before 2.1).
+ * See "Cold files" below for the default. */
+#define SF_DISK_INLINE 0x20u
 
 /* Defaults, each the winner of bench/core_bench runs (the figures and why:
  * bench/RESULTS.md, "The defaults and why").  SF_SMALL_BODY_MAX is also the
@@ -140,7 +145,7 @@ typedef struct sf_options {
                                           * Progress: a write, or bytes leaving the send queue (a peer
                                           * that keeps reading slowly is never cut; one that stops is) */
     unsigned            flags;           /* SF_NO_SENDFILE, SF_TLS, SF_NO_CORK, SF_TRUSTED,
-                                          * SF_FORCE_SENDFILE */
+                                          * SF_FORCE_SENDFILE, SF_DISK_INLINE */
 } sf_options_t;
 
 /* Fills *opts with the defaults and the right struct_size. */
@@ -172,6 +177,36 @@ SF_EXTERN void sf_options_init(sf_options_t *opts);
  *     files whose size lies keep theirs (they cannot be read twice).
  *  5. After max_chunk bytes in one callback, the transfer yields to the event
  *     loop, so other connections on the same base keep moving.
+ *
+ * Cold files (the default; SF_DISK_INLINE turns it off).  Before each
+ * sendfile call and each copy-path read of a regular file the engine asks
+ * the kernel whether the chunk's pages are in the page cache (cachestat(2),
+ * about 0.3 us; mincore on older kernels; a kernel that can tell neither
+ * means "send inline", remembered for the process).  When they are not, the
+ * chunk (max_chunk bytes) is read in by one of the library's disk threads
+ * and the transfer waits for it without blocking its loop: other
+ * connections, timers and transfers on the same base run meanwhile; the
+ * idle timeout does not count that wait.  The thread also starts the
+ * kernel reading the chunk after it.  Regions of at most SF_SMALL_BODY_MAX
+ * bytes are not asked about (their one read is small).
+ *  - The disk threads: at most 4, started by the first cold chunk in the
+ *    process and shared by every event_base, worker and stepped job; one
+ *    FIFO queue of at most 1024 waiting chunks, one per transfer at a time
+ *    (transfers take turns).  When the queue is full, or no thread can be
+ *    started, the chunk is sent inline (it blocks, as with SF_DISK_INLINE).
+ *    A thread reads through its own dup of the source fd, so sf_cancel /
+ *    sf_job_free / sf_worker_cancel may be followed by close(fd) at once; a
+ *    read in progress then finishes on the dup and nothing is called back
+ *    (until it ends, the library holds two fds for it: the dup and the
+ *    job's eventfd).  When a transfer completes, its fds are already closed.
+ *  - The holes of a sparse file are not in the page cache either: they go
+ *    through the disk threads like cold pages (quickly: nothing is read).
+ *  - The threads block every signal, are detached, idle when there is no
+ *    cold chunk, and run until the process exits (the shared library is
+ *    never unloaded: it is linked -z nodelete).  In a child of fork() the
+ *    pool starts afresh: its own threads, started when needed; chunks the
+ *    parent's threads were reading are read again by the child's.
+ *  - Stepping jobs (sf_job_step) answer SF_STEP_SOURCE while they wait.
  */
 
 /* -------------------------------------------------------- capability test */
@@ -302,6 +337,12 @@ SF_EXTERN uint64_t sf_transfer_body_sent(const sf_transfer_t *t);
  *                      sf_job_source_fd(job) is readable.
  *   SF_STEP_YIELD      max_chunk bytes moved in this call: let other work run,
  *                      then step again (the socket is probably still writable).
+ *   SF_STEP_SOURCE     the next chunk of the file is not in memory and a disk
+ *                      thread is reading it in ("Cold files" above): wait until
+ *                      sf_job_wait_fd(job) is readable (poll/epoll POLLIN, or
+ *                      asyncio add_reader), then step again.  Stop watching
+ *                      that fd before sf_job_free.  A step may also say this
+ *                      again after a wake-up (then wait again).
  *   < 0                the transfer failed (same statuses as sf_done_cb); free it.
  * Stepping after DONE or an error returns the same value again.
  * idle_timeout_ms is not applied here: that is the loop's business (see
@@ -313,6 +354,7 @@ typedef struct sf_job sf_job_t;
 #define SF_STEP_WRITE 1
 #define SF_STEP_READ  2
 #define SF_STEP_YIELD 3
+#define SF_STEP_SOURCE 4
 
 /* Validates and prepares; the same synchronous errors as sf_send_async.
  * Writes nothing to the socket. */
@@ -330,6 +372,10 @@ SF_EXTERN uint64_t sf_job_body_sent(const sf_job_t *job);
 SF_EXTERN int sf_job_progressed(sf_job_t *job);
 /* The source fd (to wait for readability after SF_STEP_READ). */
 SF_EXTERN int sf_job_source_fd(const sf_job_t *job);
+/* The fd to wait for readability after SF_STEP_READ (the source fd) or
+ * SF_STEP_SOURCE (the job's disk wake-up fd, an eventfd owned by the
+ * library: never close or read it).  -1 for NULL. */
+SF_EXTERN int sf_job_wait_fd(const sf_job_t *job);
 /* Frees the job and closes a library-opened fd.  NULL is allowed. */
 SF_EXTERN void sf_job_free(sf_job_t *job);
 

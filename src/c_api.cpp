@@ -84,6 +84,8 @@ int sf_job_progressed(sf_job_t *job) { return job && job_of(job)->idle_progresse
 
 int sf_job_source_fd(const sf_job_t *job) { return job ? job_of(job)->source_fd() : -1; }
 
+int sf_job_wait_fd(const sf_job_t *job) { return job ? job_of(job)->wait_fd() : -1; }
+
 void sf_job_free(sf_job_t *job) { delete job_of(job); }
 
 int sf_send_async(struct event_base *base, int sock, const sf_region_t *region, const sf_options_t *opts,

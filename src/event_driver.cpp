@@ -47,7 +47,7 @@ void Transfer::begin() noexcept {
         early_ = true;
         early_status_ = r;
         event_active(write_ev(), EV_WRITE, 0);  // done from the loop's next turn
-    } else if (r == SF_STEP_READ) {
+    } else if (r == SF_STEP_READ || r == SF_STEP_SOURCE) {
         event_active(write_ev(), EV_WRITE, 0);  // on_ready steps again and arms the read event
     }
 }
@@ -78,13 +78,13 @@ struct event *Transfer::event_of(Armed which) {
     }
 }
 
-void Transfer::wait_for(Armed which) noexcept {
+void Transfer::wait_for(Armed which, bool timed) noexcept {
     if (armed_ == which) return;  // still pending: its persist timer restarts by itself
     if (armed_ != Armed::None) event_del(event_of(armed_));
     armed_ = Armed::None;
     struct timeval tv;
     const struct timeval *timeout = nullptr;
-    if (uint32_t ms = job_->idle_timeout_ms()) {
+    if (uint32_t ms = timed ? job_->idle_timeout_ms() : 0) {
         tv.tv_sec = static_cast<time_t>(ms / 1000);
         tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
         timeout = &tv;
@@ -111,16 +111,19 @@ void Transfer::on_ready(evutil_socket_t, short what, void *self) noexcept {
     case SF_STEP_YIELD:
         t->wait_for(Armed::Write);
         break;
-    case SF_STEP_READ:
+    case SF_STEP_READ:    // a pipe source has no data
+    case SF_STEP_SOURCE:  // the disk threads are reading a cold chunk in (no idle timer: not the peer's fault)
+        // One read event per transfer: a pipe's fd, or the wake-up fd of a
+        // regular file's disk reads -- never both.
         if (t->read_ev_ == nullptr) {
-            t->read_ev_ = event_new(event_get_base(t->write_ev()), t->job_->source_fd(),
+            t->read_ev_ = event_new(event_get_base(t->write_ev()), t->job_->wait_fd(),
                                     EV_READ | EV_PERSIST, on_ready, t);
             if (t->read_ev_ == nullptr) {
                 t->complete(-ENOMEM);
                 return;
             }
         }
-        t->wait_for(Armed::Read);
+        t->wait_for(Armed::Read, r == SF_STEP_READ);
         break;
     default:
         t->complete(r);

@@ -46,11 +46,11 @@ private:
     static void on_ready(evutil_socket_t fd, short what, void *self) noexcept;
     struct event *write_ev() { return reinterpret_cast<struct event *>(reinterpret_cast<char *>(this) + sizeof *this); }
     struct event *event_of(Armed which);
-    void wait_for(Armed which) noexcept;
+    void wait_for(Armed which, bool timed = true) noexcept;
     void complete(int status) noexcept;
 
     std::unique_ptr<Job> job_;
-    struct event *read_ev_ = nullptr;  // only for pipe sources that said SF_STEP_READ
+    struct event *read_ev_ = nullptr;  // only after SF_STEP_READ (a pipe) or SF_STEP_SOURCE (disk)
     sf_done_cb done_ = nullptr;
     void *arg_ = nullptr;
     int early_status_ = 0;

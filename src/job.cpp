@@ -25,6 +25,9 @@ namespace evsf {
 namespace {
 
 std::atomic<bool> g_sendfile_enosys{false};
+std::atomic<bool> g_resident_enosys{false};
+// Most bytes one probe asks about and one disk-thread read brings in.
+constexpr uint64_t kDiskChunk = SF_DEFAULT_MAX_CHUNK;  // the kernel cannot tell residency: always send inline
 
 // The first published sf_options_t ends after `flags`.
 constexpr size_t kOptionsV1Size = offsetof(sf_options_t, flags) + sizeof(unsigned);
@@ -175,6 +178,8 @@ int Job::create(int sock, const sf_region_t *region, const sf_options_t *user_op
         job->method_ = sendfile_ok && method_for_peer(sock, opts.flags) == BodyMethod::Sendfile ? Method::Sendfile
                                                                                                : Method::Copy;
     }
+    job->probe_ = job->method_ != Method::Small && job->src_.kind() == SourceKind::Regular &&
+                  !(opts.flags & SF_DISK_INLINE);
     // A head alone needs no cork: it goes with MSG_MORE and the first sendfile
     // bytes join it.  Only a tail must not be split from the body's end.
     job->want_cork_ = job->is_tcp_ && job->method_ != Method::Small && !(opts.flags & SF_NO_CORK) &&
@@ -187,6 +192,9 @@ Job::~Job() { release(); }
 
 void Job::release() noexcept {
     if (corked_) set_cork(false);  // push whatever the cork still holds
+    if (disk_) disk_->drop();      // a fetch in flight finishes on the pool's own fd, then frees it
+    disk_ = nullptr;
+    fetching_ = false;
     src_.close();
     if (claimed_) release_socket(sock_);
     claimed_ = false;
@@ -252,7 +260,15 @@ int Job::move_body(SigpipeGuard *guard) noexcept {
     uint64_t budget = max_chunk_;
     while (!body_complete()) {
         if (budget == 0) return SF_STEP_YIELD;
-        int r = method_ == Method::Sendfile ? sendfile_some(budget, *guard) : copy_some(budget);
+        bool sendfile = method_ == Method::Sendfile;
+        // Before taking bytes from the file (each sendfile, each copy read):
+        // are they in memory?  Else the disk threads bring them in.
+        if (probe_ && next_offset_ >= warm_until_ && (sendfile || buf_pos_ == buf_len_)) {
+            uint64_t ask = sendfile ? std::min<uint64_t>({unread_, budget, kMaxPerSyscall})
+                                    : std::min<uint64_t>(unread_, SF_COPY_BUFFER_SIZE);
+            if (int r = check_disk(ask)) return r;
+        }
+        int r = sendfile ? sendfile_some(budget, *guard) : copy_some(budget);
         if (r != 0) return r;
     }
     return 0;
@@ -353,10 +369,54 @@ int Job::run_small() noexcept {
     }
 }
 
+// 0: read or send the next `ask` bytes now (they are resident, were just
+// fetched, or cannot be fetched off the loop); SF_STEP_SOURCE: the disk
+// threads are bringing them in.  Never an error: a probe or fetch that
+// fails only means the send itself runs (and reports what the file says).
+// A cold file streams: when a chunk is in, the next one is fetched while
+// this one is sent, and is not probed (it is being read in already).
+int Job::check_disk(uint64_t ask) noexcept {
+    if (fetching_) {
+        if (!disk_->ready()) return SF_STEP_SOURCE;
+        fetching_ = false;
+        warm_until_ = fetch_end_;
+        uint64_t region_end = next_offset_ + unread_;
+        if (fetch_end_ < region_end) fetch(fetch_end_, std::min(fetch_len_, region_end - fetch_end_));
+        return 0;
+    }
+    if (g_resident_enosys.load(std::memory_order_relaxed)) return 0;
+    ask = std::min<uint64_t>(ask, kDiskChunk);  // the probe's cost grows with its range
+    int res = evsf_sys.resident(src_.fd(), next_offset_, ask);
+    if (res != 0) {
+        if (res < 0 && errno == ENOSYS) g_resident_enosys.store(true, std::memory_order_relaxed);
+        // Resident: not asked again for these bytes (a socket that takes a
+        // few KiB per call must not cost a probe per call).
+        if (res > 0) warm_until_ = next_offset_ + ask;
+        return 0;
+    }
+    // A whole chunk (a copy read is smaller than max_chunk).
+    uint64_t len = std::min(unread_, std::max(ask, std::min<uint64_t>(max_chunk_, kDiskChunk)));
+    if (fetch(next_offset_, len)) return SF_STEP_SOURCE;
+    warm_until_ = next_offset_ + len;  // inline: blocks, but moves
+    return 0;
+}
+
+// Hands [off, off + len) to the disk threads.  False when they cannot take it.
+bool Job::fetch(uint64_t off, uint64_t len) noexcept {
+    if (disk_ == nullptr) disk_ = DiskRead::create(src_.fd());
+    if (disk_ == nullptr || !disk_->submit(off, len, 0)) return false;
+    fetching_ = true;
+    fetch_end_ = off + len;
+    fetch_len_ = len;
+    return true;
+}
+
 // 0 after progress (call again), SF_STEP_* to stop, or an error.
 // The caller holds `guard` (SIGPIPE blocked) around it.
 int Job::sendfile_some(uint64_t &budget, SigpipeGuard &guard) noexcept {
-    size_t ask = static_cast<size_t>(std::min<uint64_t>({unread_, budget, kMaxPerSyscall}));
+    // No further than what was probed or fetched (the probe covers at most kDiskChunk).
+    uint64_t most = next_offset_ < warm_until_ ? warm_until_ - next_offset_ : kMaxPerSyscall;
+    size_t ask = static_cast<size_t>(std::min<uint64_t>({unread_, budget, kMaxPerSyscall, most}));
     off_t off = static_cast<off_t>(next_offset_);
     ssize_t n = evsf_sys.sendfile(sock_, src_.fd(), &off, ask);
     int err = n < 0 ? errno : 0;
@@ -389,7 +449,9 @@ int Job::copy_some(uint64_t &budget) noexcept {
     if (src_.kind() != SourceKind::Regular) return copy_some_buffered(budget);
     thread_local Bytes t_buf;  // freed when the thread exits
     if (!t_buf && !(t_buf = alloc_buffer(SF_COPY_BUFFER_SIZE))) return -ENOMEM;
-    size_t want = static_cast<size_t>(std::min<uint64_t>({SF_COPY_BUFFER_SIZE, unread_, budget}));
+    // No further than what was probed or fetched (see sendfile_some).
+    uint64_t most = next_offset_ < warm_until_ ? warm_until_ - next_offset_ : SF_COPY_BUFFER_SIZE;
+    size_t want = static_cast<size_t>(std::min<uint64_t>({SF_COPY_BUFFER_SIZE, unread_, budget, most}));
     size_t got = 0;
     if (int r = read_source(t_buf.get(), want, got)) return r;
     if (got == 0) return SF_ETRUNCATED;  // bytes are owed and the file has none left

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "alloc.hpp"
+#include "disk.hpp"
 #include "evsendfile.h"
 #include "source.hpp"
 
@@ -30,6 +31,9 @@ public:
 
     uint64_t body_sent() const { return body_sent_; }
     int source_fd() const { return src_.fd(); }
+    // The fd to wait for readability after SF_STEP_READ (the source) or
+    // SF_STEP_SOURCE (the disk threads' wake-up fd).
+    int wait_fd() const { return disk_ ? disk_->wait_fd() : src_.fd(); }
     int sock() const { return sock_; }
     uint32_t idle_timeout_ms() const { return idle_timeout_ms_; }
     // For an idle timer that fired: did bytes leave the socket's send queue
@@ -55,7 +59,7 @@ private:
 
     Job()
         : eof_(false), truncated_(false), is_tcp_(false), want_cork_(false), corked_(false), started_(false),
-          finished_(false), claimed_(false) {}
+          finished_(false), probe_(false), fetching_(false), claimed_(false) {}
     // A Job and its copies of head and tail are one allocation: the head's
     // bytes, then the tail's, right after the object (see create()).
     char *head() { return reinterpret_cast<char *>(this + 1); }
@@ -69,6 +73,8 @@ private:
     int sendfile_some(uint64_t &budget, SigpipeGuard &guard) noexcept;
     int copy_some(uint64_t &budget) noexcept;
     int copy_some_buffered(uint64_t &budget) noexcept;
+    int check_disk(uint64_t ask) noexcept;
+    bool fetch(uint64_t off, uint64_t len) noexcept;
     int read_source(char *buf, size_t want, size_t &got) noexcept;
     bool body_complete() const noexcept;
     void set_cork(bool on) noexcept;
@@ -85,6 +91,9 @@ private:
     uint64_t unread_ = 0;       // region bytes not yet taken from the file (SF_COUNT_TO_EOF: unknown)
     uint64_t body_sent_ = 0;
     uint64_t max_chunk_ = SF_DEFAULT_MAX_CHUNK;
+    DiskRead *disk_ = nullptr;  // created by the first cold chunk (disk.hpp)
+    uint64_t fetch_end_ = 0, fetch_len_ = 0;  // the chunk being fetched: its end, its length
+    uint64_t warm_until_ = 0;   // below this offset the pages were probed resident or fetched: no probe, and no sendfile past it
     Bytes buf_;  // small path, and the copy path of non-regular sources: bytes read, not yet sent
     size_t buf_pos_ = 0, buf_len_ = 0;
     uint32_t idle_timeout_ms_ = 0;
@@ -97,6 +106,8 @@ private:
     bool want_cork_ : 1, corked_ : 1;
     bool started_ : 1;
     bool finished_ : 1;
+    bool probe_ : 1;            // a regular file sent in chunks, SF_DISK_INLINE not given
+    bool fetching_ : 1;         // a chunk is in the disk threads' hands (maybe the one after the next)
     bool claimed_ : 1;          // holds the socket (socket_claims.hpp) until release()
 };
 

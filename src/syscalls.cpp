@@ -31,7 +31,8 @@ int real_getpeername(int fd, struct sockaddr *addr, socklen_t *len) { return ::g
 const evsf_syscalls_t kReal = {evsf::platform_sendfile, ::pread, ::read, ::sendmsg,
                                real_open, real_close, real_fstat, real_fstatfs, real_fcntl,
                                real_getsockopt, real_setsockopt, real_getsockname, std::malloc,
-                               real_getpeername, evsf::platform_outq};
+                               real_getpeername, evsf::platform_outq, evsf::platform_resident,
+                               evsf::platform_fetch};
 
 }  // namespace
 

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -52,6 +53,17 @@ typedef struct evsf_syscalls {
     /* Bytes in the socket's send queue (SIOCOUTQ on Linux): the idle
      * timeout's measure of progress.  -1/ENOTTY where there is none. */
     int (*outq)(int fd, int *bytes);
+    /* Are the pages of [off, off + len) of the file in the page cache?
+     * 1 all of them, 0 not all, -1 with errno (ENOSYS: the kernel cannot
+     * tell; cachestat(2), Linux >= 6.5, else mincore on a mapping).  Asked
+     * on the loop thread before each sendfile / copy read of a regular file
+     * (disk.hpp); must never block on the disk. */
+    int (*resident)(int fd, uint64_t off, uint64_t len);
+    /* Brings [off, off + len) into the page cache, blocking until it is
+     * there, and starts reading the `ahead` bytes after it without waiting
+     * for them.  Runs on the library's disk threads only, never on a loop
+     * thread (tests' wrappers must be thread-safe).  0, or -1 with errno. */
+    int (*fetch)(int fd, uint64_t off, uint64_t len, uint64_t ahead);
 } evsf_syscalls_t;
 
 #ifdef EVSF_FAULT_SEAM
@@ -60,6 +72,11 @@ typedef struct evsf_syscalls {
  * evsf_syscalls_reset(). */
 extern evsf_syscalls_t evsf_sys;
 void evsf_syscalls_reset(void);
+/* The disk threads' limits (disk.hpp), for tests of a full pool: at most
+ * `threads` threads (1..4) and `queue` waiting reads (>= 0); -1 keeps a
+ * value.  Counts what is running: evsf_disk_threads() threads started. */
+void evsf_disk_limits(int threads, int queue);
+int evsf_disk_threads(void);
 #else
 /* The shipped libraries: the same table, const, so it lives in read-only
  * memory after relocation (no writable function pointers to overwrite).

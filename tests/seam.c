@@ -131,6 +131,52 @@ static int w_getpeername(int fd, struct sockaddr *addr, socklen_t *len) {
 
 static int w_outq(int fd, int *bytes) { SEAM_INT_CALL(outq, fd, 0, 0, g_real.outq(fd, bytes)); }
 
+static int w_resident(int fd, uint64_t off, uint64_t len) {
+    seam_channel_t *c = &seam.resident;
+    c->calls++;
+    if (should_inject(c)) {
+        c->injected++;
+        return (int)finish(c, fd, off, (size_t)len, -1, c->fault.err, -1);
+    }
+    int ret;
+    if (seam.resident_hook && seam.resident_hook(fd, off, len, &ret))
+        return (int)finish(c, fd, off, (size_t)len, ret, errno, -1);
+    ret = g_real.resident(fd, off, len);
+    return (int)finish(c, fd, off, (size_t)len, ret, errno, -1);
+}
+
+/* On a disk thread: atomics only (the test thread reads these). */
+static int g_fetch_returned;
+
+static int w_fetch(int fd, uint64_t off, uint64_t len, uint64_t ahead) {
+    seam_channel_t *c = &seam.fetch;
+    int call = __atomic_add_fetch(&c->calls, 1, __ATOMIC_SEQ_CST);
+    const seam_fault_t *f = &c->fault;
+    int inject = f->err != 0 && call >= f->first &&
+                 (!f->times || __atomic_load_n(&c->injected, __ATOMIC_SEQ_CST) < f->times) &&
+                 (!f->every || (call - f->first) % f->every == 0);
+    int ret;
+    if (inject) {
+        __atomic_add_fetch(&c->injected, 1, __ATOMIC_SEQ_CST);
+        errno = f->err;
+        ret = -1;
+    } else if (seam.fetch_hook && seam.fetch_hook(fd, off, len, ahead)) {
+        ret = 0;
+    } else {
+        ret = g_real.fetch(fd, off, len, ahead);
+        if (ret == 0) __atomic_add_fetch(&c->bytes, len, __ATOMIC_SEQ_CST);
+    }
+    int err = errno;
+    __atomic_add_fetch(&g_fetch_returned, 1, __ATOMIC_SEQ_CST);
+    errno = err;
+    return ret;
+}
+
+int seam_real_resident(int fd, uint64_t off, uint64_t len) { return g_real.resident(fd, off, len); }
+
+int seam_fetch_calls(void) { return __atomic_load_n(&seam.fetch.calls, __ATOMIC_SEQ_CST); }
+int seam_fetch_returned(void) { return __atomic_load_n(&g_fetch_returned, __ATOMIC_SEQ_CST); }
+
 static ssize_t w_sendfile(int out_fd, int in_fd, off_t *offset, size_t count) {
     seam_channel_t *c = &seam.sendfile;
     c->calls++;
@@ -205,7 +251,7 @@ static ssize_t w_sendmsg(int fd, const struct msghdr *msg, int flags) {
 static seam_channel_t *const g_channels[] = {
     &seam.sendfile, &seam.pread, &seam.read,    &seam.sendmsg,    &seam.open,       &seam.close,
     &seam.fstat,    &seam.fstatfs, &seam.fcntl, &seam.getsockopt, &seam.setsockopt, &seam.getsockname,
-    &seam.alloc,    &seam.getpeername, &seam.outq,
+    &seam.alloc,    &seam.getpeername, &seam.outq, &seam.resident, &seam.fetch,
 };
 
 /* Zeroes faults, counters and hooks.  Log entries past `logged` are left as
@@ -219,6 +265,9 @@ static void seam_clear(void) {
     seam.sendfile_hook = NULL;
     seam.pread_hook = NULL;
     seam.getpeername_hook = NULL;
+    seam.resident_hook = NULL;
+    seam.fetch_hook = NULL;
+    __atomic_store_n(&g_fetch_returned, 0, __ATOMIC_SEQ_CST);
 }
 
 void seam_install(void) {
@@ -240,6 +289,8 @@ void seam_install(void) {
     evsf_sys.alloc = w_alloc;
     evsf_sys.getpeername = w_getpeername;
     evsf_sys.outq = w_outq;
+    evsf_sys.resident = w_resident;
+    evsf_sys.fetch = w_fetch;
 }
 
 void seam_uninstall(void) {

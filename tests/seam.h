@@ -61,6 +61,11 @@ typedef struct seam {
     seam_channel_t open, close, fstat, fstatfs, fcntl, getsockopt, setsockopt, getsockname;
     seam_channel_t alloc; /* every library heap allocation: a fault makes it return NULL */
     seam_channel_t getpeername, outq;
+    /* resident: the loop thread's page-cache probe, logged (fd, off, count).
+     * fetch: runs on the library's disk threads -- only its counters
+     * `calls`, `injected` and `bytes` are kept (atomically; read them with
+     * seam_fetch_calls()), nothing is logged, `cap` means nothing. */
+    seam_channel_t resident, fetch;
     /* Optional: runs before the real sendfile / pread; returning 1 means
      * "handled": the wrapper returns *ret (errno already set). */
     int (*sendfile_hook)(int out_fd, int in_fd, off_t *off, size_t count, ssize_t *ret);
@@ -68,11 +73,22 @@ typedef struct seam {
     /* Optional: runs instead of the real getpeername when set (a test makes
      * the peer look remote); returns what getpeername would, errno set. */
     int (*getpeername_hook)(int fd, struct sockaddr *addr, socklen_t *len);
+    /* Optional, before the real probe: returning 1 means "handled", the
+     * wrapper returns *ret (1 resident, 0 cold; errno set if -1). */
+    int (*resident_hook)(int fd, uint64_t off, uint64_t len, int *ret);
+    /* Optional, on a disk thread, before the real fetch (which still runs
+     * unless it returns 1): block, sleep, truncate the file... */
+    int (*fetch_hook)(int fd, uint64_t off, uint64_t len, uint64_t ahead);
 } seam_t;
 
 extern seam_t seam;
 
 void seam_install(void);
+/* Fetches started / finished so far (safe from any thread). */
+int seam_fetch_calls(void);
+int seam_fetch_returned(void);
+/* The real probe (after seam_install). */
+int seam_real_resident(int fd, uint64_t off, uint64_t len);
 void seam_uninstall(void);
 
 #endif

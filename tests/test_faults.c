@@ -7,7 +7,8 @@
  * engine's only write/writev: head, small body + head + tail in one
  * message, copy buffers, tail), open, close, fstat, fstatfs, fcntl
  * (F_GETFL/F_SETFL), getsockopt (SO_PROTOCOL, SO_TYPE, TCP_CORK, TCP_ULP),
- * setsockopt (TCP_CORK), getpeername (is the peer on this host? peer.cpp).
+ * setsockopt (TCP_CORK), getpeername (is the peer on this host? peer.cpp),
+ * resident (the page-cache probe) and fetch (the disk threads' read-in).
  * getsockname is routed too but only called where SO_PROTOCOL does not
  * exist (not on Linux) or for a TCP peer that is not on a loopback address
  * (these shapes all are): it has no rows.
@@ -35,6 +36,14 @@
  *   step-path TCP, region->path, sendfile path (SF_FORCE_SENDFILE), driven by sf_job_new /
  *             sf_job_step and poll(2) (a foreign loop); "done" is the final
  *             step's answer, "after done" is what sf_job_free does
+ *   cold, cold-copy, cold-step  sendfile, copy and step-path with the
+ *             page-cache probe (`resident`) answering "not resident": each
+ *             16 KiB chunk is read in by a disk thread (`fetch`, through a
+ *             dup made with fcntl F_DUPFD_CLOEXEC) before it is sent.
+ *             `fetch` runs on the disk thread's own dup of the file: it is
+ *             not counted in "after done", and fds are counted once it is
+ *             over (an error can end a transfer while the next chunk is
+ *             being read in)
  * The files live on /dev/shm (tmpfs), so the engine's fstatfs runs too.
  *
  * Recorded per case: the status (sf_send_async's return: "sync:X"; or what
@@ -76,8 +85,12 @@
  *    SF_ENOKTLS.
  *  - getpeername failing: the peer's place is unknown, sendfile is used
  *    (what the library did before it asked), the transfer goes on.
- *  - sendfile ENOSYS is remembered for the process: those rows run in a
- *    child process of their own (this binary with --case).
+ *  - The page-cache probe (resident) and the disk threads' read (fetch)
+ *    failing never fail a transfer: the chunk is sent inline, and the send
+ *    itself reports what the file says.  So does the dup (fcntl) a disk
+ *    read needs.  ENOSYS from the probe is remembered (no probe again).
+ *  - sendfile ENOSYS and resident ENOSYS are remembered for the process:
+ *    those rows run in a child process of their own (this binary with --case).
  *
  * Modes:  test_faults            compare with the table (cmocka)
  *         test_faults --tsv      print the observed table (to regenerate:
@@ -144,6 +157,11 @@ static const int kFcntlErrs[] = {EACCES, EAGAIN, EBADF, EBUSY, EDEADLK, EFAULT, 
 static const int kSockoptErrs[] = {EBADF, EFAULT, EINVAL, ENOPROTOOPT, ENOTSOCK, 0};
 static const int kSocknameErrs[] = {EBADF, EFAULT, EINVAL, ENOBUFS, ENOTSOCK, 0};
 static const int kPeernameErrs[] = {EBADF, EFAULT, EINVAL, ENOBUFS, ENOTCONN, ENOTSOCK, 0};
+/* cachestat(2), and mmap(2) + mincore(2) where it is missing */
+static const int kResidentErrs[] = {EAGAIN, EBADF, EFAULT, EINVAL, ENODEV, ENOMEM, ENOSYS, EOPNOTSUPP,
+                                    EOVERFLOW, EPERM, 0};
+/* mmap(MAP_POPULATE) or pread(2), on a disk thread */
+static const int kFetchErrs[] = {EACCES, EAGAIN, EBADF, EINTR, EINVAL, EIO, ENODEV, ENOMEM, EOVERFLOW, 0};
 
 typedef struct channel {
     const char *name;
@@ -159,14 +177,19 @@ static const channel_t kChannels[] = {
     CH(fstat, kFstatErrs, 0),         CH(fstatfs, kFstatfsErrs, 0),     CH(fcntl, kFcntlErrs, 0),
     CH(getsockopt, kSockoptErrs, 0),  CH(setsockopt, kSockoptErrs, 1), CH(getsockname, kSocknameErrs, 0),
     CH(getpeername, kPeernameErrs, 0),
+    CH(resident, kResidentErrs, 1),   CH(fetch, kFetchErrs, 1),
 };
 #define N_CHANNELS ((int)(sizeof kChannels / sizeof kChannels[0]))
 
 static seam_channel_t *chan_of(int i) { return (seam_channel_t *)((char *)&seam + kChannels[i].offset); }
 
+/* The engine's calls on the loop thread: not `fetch`, which the disk threads
+ * make on their own dup of the file (one may still run after done, when an
+ * error ends a transfer while the next chunk is being read in). */
 static int total_calls(void) {
     int n = 0;
-    for (int i = 0; i < N_CHANNELS; i++) n += chan_of(i)->calls;
+    for (int i = 0; i < N_CHANNELS; i++)
+        if (strcmp(kChannels[i].name, "fetch") != 0) n += chan_of(i)->calls;
     return n;
 }
 
@@ -194,19 +217,29 @@ typedef struct shape {
     unsigned flags;
     size_t sendmsg_cap; /* > 0: sendmsg returns short, the engine must resume mid-buffer */
     int step;           /* driven by sf_job_new / sf_job_step + poll, not libevent */
+    int cold;           /* the page-cache probe says "not resident": every chunk goes to a disk thread */
 } shape_t;
 
 static const shape_t kShapes[] = {
-    {"small", 1, SRC_FD, 100, 4000, 0, 0, 0},
-    {"small-short", 1, SRC_FD, 100, 4000, 0, 1500, 0},
-    {"sendfile", 1, SRC_FD, 1000, 64 * KiB + 1, SF_FORCE_SENDFILE, 0, 0},
-    {"loopback", 1, SRC_FD, 1000, 64 * KiB + 1, 0, 0, 0},
-    {"copy", 1, SRC_FD, 1000, 64 * KiB + 1, SF_NO_SENDFILE, 10000, 0},
-    {"path", 0, SRC_PATH, 1000, 64 * KiB + 1, 0, 0, 0},
-    {"fifo", 0, SRC_FIFO, 0, SF_COUNT_TO_EOF, 0, 0, 0},
-    {"tls", 1, SRC_FD, 1000, 64 * KiB + 1, SF_TLS, 0, 0},
-    {"step-path", 1, SRC_PATH, 1000, 64 * KiB + 1, SF_FORCE_SENDFILE, 0, 1},
+    {"small", 1, SRC_FD, 100, 4000, 0, 0, 0, 0},
+    {"small-short", 1, SRC_FD, 100, 4000, 0, 1500, 0, 0},
+    {"sendfile", 1, SRC_FD, 1000, 64 * KiB + 1, SF_FORCE_SENDFILE, 0, 0, 0},
+    {"loopback", 1, SRC_FD, 1000, 64 * KiB + 1, 0, 0, 0, 0},
+    {"copy", 1, SRC_FD, 1000, 64 * KiB + 1, SF_NO_SENDFILE, 10000, 0, 0},
+    {"path", 0, SRC_PATH, 1000, 64 * KiB + 1, 0, 0, 0, 0},
+    {"fifo", 0, SRC_FIFO, 0, SF_COUNT_TO_EOF, 0, 0, 0, 0},
+    {"tls", 1, SRC_FD, 1000, 64 * KiB + 1, SF_TLS, 0, 0, 0},
+    {"step-path", 1, SRC_PATH, 1000, 64 * KiB + 1, SF_FORCE_SENDFILE, 0, 1, 0},
+    {"cold", 1, SRC_FD, 1000, 64 * KiB + 1, SF_FORCE_SENDFILE, 0, 0, 1},
+    {"cold-copy", 1, SRC_FD, 1000, 64 * KiB + 1, SF_NO_SENDFILE, 10000, 0, 1},
+    {"cold-step", 1, SRC_PATH, 1000, 64 * KiB + 1, SF_FORCE_SENDFILE, 0, 1, 1},
 };
+
+static int say_cold(int fd, uint64_t off, uint64_t len, int *ret) {
+    (void)fd, (void)off, (void)len;
+    *ret = 0;
+    return 1;
+}
 #define N_SHAPES ((int)(sizeof kShapes / sizeof kShapes[0]))
 
 /* Files shared by the cases of a run (made once, removed at exit). */
@@ -298,8 +331,8 @@ static int run_stepped(int s, const sf_region_t *reg, const sf_options_t *o, don
     int r = SF_STEP_WRITE;
     for (int turns = 0; turns < 100000; turns++) {
         r = sf_job_step(job);
-        if (r == SF_STEP_WRITE || r == SF_STEP_READ) {
-            struct pollfd p = {r == SF_STEP_WRITE ? s : sf_job_source_fd(job),
+        if (r == SF_STEP_WRITE || r == SF_STEP_READ || r == SF_STEP_SOURCE) {
+            struct pollfd p = {r == SF_STEP_WRITE ? s : sf_job_wait_fd(job),
                                r == SF_STEP_WRITE ? POLLOUT : POLLIN, 0};
             if (poll(&p, 1, GUARD_SECONDS * 1000) != 1) break;
         } else if (r != SF_STEP_YIELD) {
@@ -426,6 +459,7 @@ static void run_case(const shape_t *sh, int ch, int err, int call, outcome_t *ou
     seam.pread.fault.cap = 16 * KiB;
     seam.read.fault.cap = 8 * KiB;
     seam.sendmsg.fault.cap = sh->sendmsg_cap;
+    if (sh->cold) seam.resident_hook = say_cold;
     if (ch >= 0) {
         seam_fault_t *f = &chan_of(ch)->fault;
         f->err = err;
@@ -452,6 +486,11 @@ static void run_case(const shape_t *sh, int ch, int err, int call, outcome_t *ou
         event_base_free(base);
     }
     int after = total_calls() - (done_ran ? d.syscalls_at_done : total_calls());
+    /* A chunk still being read in when the transfer ended finishes on the
+     * disk thread's own fds, which it then closes: wait (bounded) for that. */
+    for (int i = 0; sh->cold && i < 2000 && (seam_fetch_calls() != seam_fetch_returned() ||
+                                             count_open_fds() != fds_before); i++)
+        usleep(1000);
     int fds_after = count_open_fds();
     int fired = ch < 0 || chan_of(ch)->injected == 1 || (call < 0 && chan_of(ch)->injected >= 1);
     if (calls)
@@ -650,7 +689,10 @@ typedef struct position {
     int call;
 } position_t;
 
-static int sticky(int ch, int err) { return strcmp(kChannels[ch].name, "sendfile") == 0 && err == ENOSYS; }
+static int sticky(int ch, int err) {
+    return (strcmp(kChannels[ch].name, "sendfile") == 0 || strcmp(kChannels[ch].name, "resident") == 0) &&
+           err == ENOSYS;
+}
 
 /* Every case of one shape: a clean run counts the calls per channel, then
  * each errno at the first, middle and last call of each channel used. */

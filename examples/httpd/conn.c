@@ -161,6 +161,7 @@ int conn_send(struct conn *c, const char *head, size_t head_len, int fd, uint64_
     o.flags = SF_TRUSTED;
     if (g_cfg.no_sendfile) o.flags |= SF_NO_SENDFILE;
     if (g_cfg.force_sendfile) o.flags |= SF_FORCE_SENDFILE;
+    if (g_cfg.disk_inline) o.flags |= SF_DISK_INLINE;
     sf_region_t region = {fd, NULL, off, count};
     int r = sf_send_async(c->w->base, c->fd, &region, &o, on_sent, c, &c->xfer);
     if (r < 0) {

@@ -28,6 +28,7 @@ struct config {
     int         threads;
     int         no_sendfile;        /* --no-sendfile: SF_NO_SENDFILE on every transfer */
     int         force_sendfile;     /* --force-sendfile: SF_FORCE_SENDFILE (sendfile to same-host peers too) */
+    int         disk_inline;        /* --disk-inline: SF_DISK_INLINE on every transfer */
     int         access_log;
     int         dotfiles;           /* serve names starting with '.' */
     unsigned    header_timeout_ms;  /* whole request head must arrive within this (slowloris) */

@@ -39,6 +39,7 @@ static void usage(FILE *out) {
         "  --no-sendfile           copy with pread+send instead of sendfile (for comparisons)\n"
         "  --force-sendfile        sendfile to clients on this host too (they get the faster copy path\n"
         "                          by default, see the library's SF_FORCE_SENDFILE)\n"
+        "  --disk-inline           read cold files on the loop thread (SF_DISK_INLINE; for comparisons)\n"
         "  --access-log            one line per response on stdout\n"
         "  --dotfiles              also serve names that start with '.'\n"
         "  --max-conns N           open connections per thread (default 10000); more are closed\n"
@@ -145,7 +146,8 @@ int main(int argc, char **argv) {
         {"dotfiles", no_argument, 0, 'd'},            {"max-conns", required_argument, 0, 'm'},
         {"header-timeout", required_argument, 0, 'H'}, {"keepalive-timeout", required_argument, 0, 'K'},
         {"send-timeout", required_argument, 0, 'S'},  {"stop-timeout", required_argument, 0, 'T'},
-        {"help", no_argument, 0, 'h'},                {0, 0, 0, 0}};
+        {"disk-inline", no_argument, 0, 'D'},         {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
     g_cfg.threads = 1;
     g_cfg.max_conns = 10000;
     g_cfg.header_timeout_ms = 10000;
@@ -159,6 +161,7 @@ int main(int argc, char **argv) {
         case 't': g_cfg.threads = (int)parse_uint("--threads", optarg, 256); break;
         case 'n': g_cfg.no_sendfile = 1; break;
         case 'F': g_cfg.force_sendfile = 1; break;
+        case 'D': g_cfg.disk_inline = 1; break;
         case 'a': g_cfg.access_log = 1; break;
         case 'd': g_cfg.dotfiles = 1; break;
         case 'm': g_cfg.max_conns = (int)parse_uint("--max-conns", optarg, 1000000); break;

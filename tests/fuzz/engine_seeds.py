@@ -25,10 +25,14 @@ def fault(ft):
 
 def plan(stepping=0, tcp=0, path=0, cork=0, size=100000, bufs=None, nosf=0, nocork=0, tls=0, chunk=None,
          offset=0, count=('eof',), head=120, tail=20, hsplit=1, tsplit=1, faults=(None,) * 4, setup=None,
-         close=None, trunc=None, cancel=None, script=b''):
+         close=None, trunc=None, cancel=None, script=b'', disk=None, inline=0):
+    """disk = (probe mode 0 real / 1 cold / 2 every other call / 3 errno, errno EINVAL?, fetch fails?)."""
     m = stepping | tcp << 1 | path << 2 | cork << 3 | 3 << 4 | (1 << 6 if bufs else 0)
     b = u8(m) + u32(size)
-    b += u8(nosf | nocork << 1 | (4 if chunk else 0) | (0xc0 if tls else 0)) + (u8(chunk) if chunk else b'')
+    b += u8(nosf | nocork << 1 | (4 if chunk else 0) | (8 if disk else 0) |
+            (0xc0 if tls else 0)) + (u8(chunk) if chunk else b'')
+    if disk:
+        b += u8(disk[0] | disk[1] << 2 | disk[2] << 3 | (0x10 if inline else 0))
     b += u32(offset)
     kind = count[0]
     b += {'eof': u8(0), 'exact': u8(1), 'zero': u8(3)}.get(kind, b'') or (u8(2) + u32(count[1]))
@@ -87,6 +91,15 @@ SEEDS = {
     'fcntl-fails': plan(setup={'fcntl': (0, 0, 0, 0, 0)}),
     'uncork-fails': plan(tcp=1, setup={'setsockopt': (0, 1, 0, 0, 0)}),
     'cork-query-fails': plan(tcp=1, cork=1, setup={'getsockopt': (2, 1, 0, 0, 0)}),
+    'cold-async': plan(chunk=100, disk=(1, 0, 0)),
+    'cold-step-tcp': plan(stepping=1, tcp=1, chunk=100, disk=(1, 0, 0)),
+    'cold-copy-alternate': plan(nosf=1, chunk=50, disk=(2, 0, 0)),
+    'cold-fetch-fails': plan(tcp=1, disk=(1, 0, 1)),
+    'cold-probe-errno': plan(disk=(3, 1, 0)),
+    'cold-truncate': plan(chunk=100, disk=(1, 0, 0), trunc=(1, 40000), bufs=(4, 4)),
+    'cold-cancel': plan(chunk=100, disk=(1, 0, 0), cancel=1),
+    'cold-cancel-step': plan(stepping=1, path=1, chunk=100, disk=(1, 0, 0), cancel=1),
+    'disk-inline': plan(disk=(1, 0, 0), inline=1),
 }
 
 if __name__ == '__main__':

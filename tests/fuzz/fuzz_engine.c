@@ -7,7 +7,11 @@
  *   - the source: a temporary file of 0..160 KiB (by fd or by path), the
  *     region (offset, count, SF_COUNT_TO_EOF, regions past the end);
  *   - head and tail (0..4 iovecs each), flags (SF_NO_SENDFILE, SF_NO_CORK,
- *     SF_TLS, SF_TRUSTED, SF_FORCE_SENDFILE: sendfile on loopback TCP), max_chunk, socket buffer sizes, a TCP_CORK the caller set;
+ *     SF_TLS, SF_TRUSTED, SF_FORCE_SENDFILE: sendfile on loopback TCP,
+ *     SF_DISK_INLINE), max_chunk, socket buffer sizes, a TCP_CORK the caller set;
+ *   - the page-cache probe's answers (the real one, "not resident" always or
+ *     every other call, or an errno) and a failing disk-thread read, so
+ *     chunks go through the disk threads (SF_STEP_SOURCE when stepping);
  *   - faults in the syscall seam (tests/seam.h) on sendfile, pread, read and
  *     sendmsg (an errno on chosen calls, or calls cut short), and on the
  *     set-up / clean-up calls open, close, fstat, fstatfs, fcntl, getsockopt,
@@ -34,6 +38,8 @@
  *     sendfile call runs under TCP_CORK; TCP_CORK is off afterwards unless
  *     the caller had set it (then still on) -- when no cork call was made
  *     to fail;
+ *   - the probe is never asked with SF_DISK_INLINE, and never about bytes
+ *     outside the region;
  *   - the event_base holds no event afterwards, and no fd is leaked.
  * Every wait is bounded (a hang is reported as a failure, not waited out). */
 #include <arpa/inet.h>
@@ -195,6 +201,8 @@ typedef struct plan {
     long trunc_iter;     /* -1: never */
     uint64_t trunc_size;
     long cancel_iter;    /* -1: never */
+    int probe;           /* 0 real, 1 always cold, 2 cold every other call, 3 an errno */
+    int probe_err, fetch_fails;
     input_t script;      /* the peer's read sizes */
 } plan_t;
 
@@ -245,6 +253,13 @@ static void read_plan(input_t *in, plan_t *p) {
     p->flags = (f & 1 ? SF_NO_SENDFILE : 0) | (f & 2 ? SF_NO_CORK : 0) | (f & 0x10 ? SF_TRUSTED : 0) |
                (f & 0x20 ? SF_FORCE_SENDFILE : 0) | ((f & 0xc0) == 0xc0 ? SF_TLS : 0);
     p->max_chunk = f & 4 ? 64u * (1u + take_u8(in)) : 0;
+    if (f & 8) { /* the disk: what the probe says, whether the read-in fails */
+        uint8_t c = take_u8(in);
+        p->probe = c & 3;
+        p->probe_err = c & 4 ? EINVAL : EBADF; /* not ENOSYS: that is remembered by the process */
+        p->fetch_fails = (c >> 3) & 1;
+        if (c & 0x10) p->flags |= SF_DISK_INLINE;
+    }
 
     p->offset = take_u32(in) % (p->size + 2); /* size + 1: past the end */
     uint8_t ck = take_u8(in);
@@ -422,6 +437,22 @@ static int sync_error_expected(const plan_t *p) {
     return 0;
 }
 
+static int g_probe_mode, g_probe_calls, g_cold_answers;
+
+/* Answers for the probe (the real one in mode 0), counting "not resident". */
+static int probe_hook(int fd, uint64_t off, uint64_t len, int *ret) {
+    g_probe_calls++;
+    *ret = g_probe_mode == 1 || (g_probe_mode == 2 && (g_probe_calls & 1)) ? 0 : seam_real_resident(fd, off, len);
+    g_cold_answers += *ret == 0;
+    return 1;
+}
+
+/* Waits (bounded) until no disk-thread read is in progress. */
+static void wait_disk_idle(void) {
+    for (int i = 0; i < 10000 && seam_fetch_calls() != seam_fetch_returned(); i++) usleep(1000);
+    FUZZ_CHECK(seam_fetch_calls() == seam_fetch_returned(), "a disk-thread read never returned");
+}
+
 /* Bytes the engine's syscalls reported moved (EAGAIN and faults move none). */
 static uint64_t seam_bytes(void) { return seam.sendfile.bytes + seam.sendmsg.bytes + seam.pread.bytes; }
 
@@ -479,6 +510,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
     seam_install();
     for (int ch = 0; ch < CH_COUNT; ch++) channel(ch)->fault = p.fault[ch];
+    g_probe_mode = p.probe;
+    g_probe_calls = g_cold_answers = 0;
+    seam.resident_hook = probe_hook;
+    if (p.probe == 3) seam.resident.fault = (seam_fault_t){.err = p.probe_err, .first = 1, .every = 1};
+    if (p.fetch_fails) seam.fetch.fault = (seam_fault_t){.err = EIO, .first = 1, .times = 1};
 
     struct event_base *base = NULL;
     sf_transfer_t *t = NULL;
@@ -519,7 +555,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             cancelled = finished = 1;
             break;
         }
-        int stepped_yield = 0;
+        int stepped_yield = 0, disk_before = seam_fetch_returned();
         if (p.stepping) {
             int sr = sf_job_step(job);
             FUZZ_CHECK(sr != SF_STEP_READ, "a regular file source asked to wait for readability");
@@ -530,6 +566,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 finished = 1;
             }
             stepped_yield = sr == SF_STEP_YIELD;
+            if (sr == SF_STEP_SOURCE) { /* as a foreign loop would: wait for the wake-up fd */
+                struct pollfd wf = {sf_job_wait_fd(job), POLLIN, 0};
+                FUZZ_CHECK(wf.fd >= 0 && wf.fd != g_file, "SF_STEP_SOURCE without a wake-up fd");
+                FUZZ_CHECK(poll(&wf, 1, 10000) == 1, "the wake-up fd never became readable");
+                stepped_yield = 1;
+            }
         } else {
             event_base_loop(base, EVLOOP_NONBLOCK);
             if (d.calls) {
@@ -539,15 +581,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             }
         }
         long got = peer_turn(&pe);
-        if (got != 0 || stepped_yield || seam_bytes() != moved_before || finished) {
+        /* A chunk being read in by a disk thread is progress too. */
+        int disk_busy = seam_fetch_calls() != seam_fetch_returned() || seam_fetch_returned() != disk_before;
+        if (disk_busy && !stepped_yield) usleep(100);
+        if (got != 0 || stepped_yield || disk_busy || seam_bytes() != moved_before || finished) {
             idle = 0;
             continue;
         }
         /* Nothing moved: wait (bounded) for the kernel to move something. */
-        FUZZ_CHECK(++idle < IDLE_MAX, "stuck: nothing moved for %d polls (peer has %zu of %zu bytes)", IDLE_MAX,
-                   pe.len, total);
+        FUZZ_CHECK(++idle < IDLE_MAX,
+                   "stuck: nothing moved for %d polls (peer has %zu of %zu bytes; probe mode %d, %d cold answers, "
+                   "%d disk reads, %d returned)",
+                   IDLE_MAX, pe.len, total, p.probe, g_cold_answers, seam_fetch_calls(), seam_fetch_returned());
         struct pollfd pf[2] = {{sender, POLLOUT, 0}, {pe.fd, POLLIN, 0}};
         poll(pf, pe.fd >= 0 ? 2 : 1, 10);
+        /* A chunk queued for a disk thread (the thread maybe not started
+         * yet) shows nowhere else: give it the same 10 ms per poll. */
+        if (g_cold_answers > 0) usleep(10000);
     }
 
     if (!p.stepping) {
@@ -581,6 +631,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (c->injected > 0 && err && !is_retry(ch, err) && !is_fallback(ch, err)) fatal[ch] = -err, any_fatal = 1;
     }
     if (r == 0) check_syscall_log(&p, count, cork_faults);
+    if (p.flags & SF_DISK_INLINE) FUZZ_CHECK(seam.resident.calls == 0, "SF_DISK_INLINE, yet the probe was asked");
+    for (int i = 0; i < seam.resident.logged; i++) {
+        const seam_call_t *c = &seam.resident.log[i];
+        FUZZ_CHECK(c->off >= p.offset && c->off + c->count <= p.offset + count,
+                   "probe of [%" PRIu64 ", +%zu) outside the region", c->off, c->count);
+    }
+    wait_disk_idle(); /* a cancel may leave one in progress: it ends on the thread's own fd */
     int injected[3] = {seam.sendfile.injected, seam.pread.injected, seam.sendmsg.injected};
     seam_uninstall();
 
@@ -641,6 +698,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     free(pe.rx);
     free(expect);
     int fds = count_fds();
+    /* The disk thread lets go of its dup and wake-up fd right after its read. */
+    for (int i = 0; i < 1000 && fds != fds_before; i++) {
+        usleep(1000);
+        fds = count_fds();
+    }
     FUZZ_CHECK(fds == fds_before, "%d fds open, %d before: leaked", fds, fds_before);
     return 0;
 }

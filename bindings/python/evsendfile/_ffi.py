@@ -55,6 +55,7 @@ ffi.cdef(
     int sf_job_step(sf_job_t *job);
     uint64_t sf_job_body_sent(const sf_job_t *job);
     int sf_job_source_fd(const sf_job_t *job);
+    int sf_job_wait_fd(const sf_job_t *job);
     void sf_job_free(sf_job_t *job);
 
     struct event_base;  /* sf_job_start: for a caller that runs its own libevent base */
@@ -80,11 +81,13 @@ SF_STEP_DONE = 0
 SF_STEP_WRITE = 1
 SF_STEP_READ = 2
 SF_STEP_YIELD = 3
+SF_STEP_SOURCE = 4
 SF_NO_SENDFILE = 0x1
 SF_TLS = 0x2
 SF_NO_CORK = 0x4
 SF_TRUSTED = 0x8
 SF_FORCE_SENDFILE = 0x10
+SF_DISK_INLINE = 0x20
 
 
 loaded_from = ""  # which candidate was loaded, for diagnostics

@@ -60,7 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 waits += 1;
                 wait(sock.as_raw_fd(), POLLOUT)?;
             }
-            Step::Read => wait(job.source_fd(), POLLIN)?,
+            Step::Read | Step::Source => wait(job.wait_fd(), POLLIN)?, // a pipe's data, or a cold chunk read in
         }
     }
     eprintln!("sent {} body bytes of {path} to {peer} ({waits} waits for POLLOUT)", job.body_sent());

@@ -59,6 +59,7 @@ int main(void) {
     UNSIGNED(SF_NO_CORK);
     UNSIGNED(SF_TRUSTED);
     UNSIGNED(SF_FORCE_SENDFILE);
+    UNSIGNED(SF_DISK_INLINE);
     UNSIGNED(SF_DEFAULT_MAX_CHUNK);
     UNSIGNED(SF_SMALL_BODY_MAX);
     UNSIGNED(SF_COPY_BUFFER_SIZE);
@@ -66,6 +67,7 @@ int main(void) {
     SIGNED(SF_STEP_WRITE);
     SIGNED(SF_STEP_READ);
     SIGNED(SF_STEP_YIELD);
+    SIGNED(SF_STEP_SOURCE);
 
     /* errno values, so tests need no libc crate */
     SIGNED(EINVAL);

@@ -23,6 +23,10 @@ pub enum Step {
     /// `max_chunk` bytes moved in this step: let other work run, then step
     /// again (the socket is probably still writable).
     Yield,
+    /// The next chunk of the file is not in memory and one of the library's
+    /// disk threads is reading it in: step again once [`Job::wait_fd`] is
+    /// readable (a spurious wake-up may answer `Source` again).
+    Source,
 }
 
 /// One transfer (head bytes, a [`Region`] of a file, tail bytes onto a
@@ -101,6 +105,7 @@ impl<'a> Job<'a> {
             sys::SF_STEP_WRITE => Ok(Step::Write),
             sys::SF_STEP_READ => Ok(Step::Read),
             sys::SF_STEP_YIELD => Ok(Step::Yield),
+            sys::SF_STEP_SOURCE => Ok(Step::Source),
             rc => Err(Error::from_code(rc)),
         }
     }
@@ -126,6 +131,15 @@ impl<'a> Job<'a> {
     pub fn source_fd(&self) -> RawFd {
         // SAFETY: raw is live.
         unsafe { sys::sf_job_source_fd(self.raw.as_ptr()) }
+    }
+
+    /// The descriptor to wait on for readability after [`Step::Read`] (the
+    /// source) or [`Step::Source`] (the job's disk wake-up eventfd, owned by
+    /// the library: never read or close it; stop watching it before the job
+    /// is dropped).
+    pub fn wait_fd(&self) -> RawFd {
+        // SAFETY: raw is live.
+        unsafe { sys::sf_job_wait_fd(self.raw.as_ptr()) }
     }
 
     /// The socket the job writes to.

@@ -37,6 +37,7 @@ pub const SF_TLS: c_uint = 0x2;
 pub const SF_NO_CORK: c_uint = 0x4;
 pub const SF_TRUSTED: c_uint = 0x8;
 pub const SF_FORCE_SENDFILE: c_uint = 0x10;
+pub const SF_DISK_INLINE: c_uint = 0x20;
 
 pub const SF_DEFAULT_MAX_CHUNK: c_uint = 2 * 1024 * 1024;
 pub const SF_SMALL_BODY_MAX: c_uint = 32 * 1024;
@@ -87,6 +88,7 @@ pub const SF_STEP_DONE: c_int = 0;
 pub const SF_STEP_WRITE: c_int = 1;
 pub const SF_STEP_READ: c_int = 2;
 pub const SF_STEP_YIELD: c_int = 3;
+pub const SF_STEP_SOURCE: c_int = 4;
 
 // ----------------------------------------------------------------- worker
 /// Opaque `sf_worker_t`.
@@ -152,6 +154,7 @@ extern "C" {
     pub fn sf_job_body_sent(job: *const sf_job_t) -> u64;
     pub fn sf_job_progressed(job: *mut sf_job_t) -> c_int;
     pub fn sf_job_source_fd(job: *const sf_job_t) -> c_int;
+    pub fn sf_job_wait_fd(job: *const sf_job_t) -> c_int;
     pub fn sf_job_free(job: *mut sf_job_t);
     pub fn sf_job_start(
         job: *mut sf_job_t,

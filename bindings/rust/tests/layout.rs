@@ -46,7 +46,7 @@ fn helper_types_match_c() {
 
 #[test]
 fn constants_match_c() {
-    let pairs: [(&str, i128, i128); 21] = [
+    let pairs: [(&str, i128, i128); 23] = [
         ("SF_VERSION_MAJOR", sys::SF_VERSION_MAJOR as i128, c::SF_VERSION_MAJOR),
         ("SF_VERSION_MINOR", sys::SF_VERSION_MINOR as i128, c::SF_VERSION_MINOR),
         ("SF_VERSION_PATCH", sys::SF_VERSION_PATCH as i128, c::SF_VERSION_PATCH),
@@ -60,6 +60,7 @@ fn constants_match_c() {
         ("SF_NO_CORK", sys::SF_NO_CORK as i128, c::SF_NO_CORK),
         ("SF_TRUSTED", sys::SF_TRUSTED as i128, c::SF_TRUSTED),
         ("SF_FORCE_SENDFILE", sys::SF_FORCE_SENDFILE as i128, c::SF_FORCE_SENDFILE),
+        ("SF_DISK_INLINE", sys::SF_DISK_INLINE as i128, c::SF_DISK_INLINE),
         ("SF_DEFAULT_MAX_CHUNK", sys::SF_DEFAULT_MAX_CHUNK as i128, c::SF_DEFAULT_MAX_CHUNK),
         ("SF_SMALL_BODY_MAX", sys::SF_SMALL_BODY_MAX as i128, c::SF_SMALL_BODY_MAX),
         ("SF_COPY_BUFFER_SIZE", sys::SF_COPY_BUFFER_SIZE as i128, c::SF_COPY_BUFFER_SIZE),
@@ -67,6 +68,7 @@ fn constants_match_c() {
         ("SF_STEP_WRITE", sys::SF_STEP_WRITE as i128, c::SF_STEP_WRITE),
         ("SF_STEP_READ", sys::SF_STEP_READ as i128, c::SF_STEP_READ),
         ("SF_STEP_YIELD", sys::SF_STEP_YIELD as i128, c::SF_STEP_YIELD),
+        ("SF_STEP_SOURCE", sys::SF_STEP_SOURCE as i128, c::SF_STEP_SOURCE),
         ("sf_version()", unsafe_version() as i128, (c::SF_VERSION_MAJOR << 16) | (c::SF_VERSION_MINOR << 8) | c::SF_VERSION_PATCH),
     ];
     for (name, rust, c_value) in pairs {
@@ -108,6 +110,7 @@ fn every_declared_function_links() {
         sys::sf_job_step as *const () as usize,
         sys::sf_job_body_sent as *const () as usize,
         sys::sf_job_source_fd as *const () as usize,
+        sys::sf_job_wait_fd as *const () as usize,
         sys::sf_job_free as *const () as usize,
         sys::sf_worker_new as *const () as usize,
         sys::sf_worker_submit as *const () as usize,

@@ -26,7 +26,10 @@
 //! - [`Step::Read`] (a non-blocking pipe, FIFO or device as source): the
 //!   source descriptor is registered with tokio (`AsyncFd`, for the rest of
 //!   the transfer; it must not be registered with tokio elsewhere) and the
-//!   step reruns inside its readiness guard.
+//!   step reruns inside its readiness guard;
+//! - [`Step::Source`] (a cold chunk being read in by the library's disk
+//!   threads): the same with the job's wake-up eventfd ([`Job::wait_fd`]),
+//!   without the idle timeout.
 //!
 //! **Cancellation.**  Dropping the future at any `.await` frees the job: it
 //! uncorks the socket and closes a file opened from a path; nothing else is
@@ -172,20 +175,23 @@ pub async fn drive<S: Stream>(stream: &S, job: &mut Job<'_>, idle: Option<Durati
                     Err(e) => return Err(os_error(e)),
                 }
             }
-            Step::Read => {
+            Step::Read | Step::Source => {
+                // One fd per job: a pipe's (Read) or the disk wake-up eventfd (Source), never both.
                 if source.is_none() {
-                    let fd = Fd(job.source_fd());
+                    let fd = Fd(job.wait_fd());
                     source = Some(AsyncFd::with_interest(fd, Interest::READABLE).map_err(os_error)?);
                 }
                 let afd = source.as_ref().unwrap();
-                let mut guard = idle_wait(idle, afd.readable()).await?;
+                // Waiting for the disk is not the peer's delay: no idle timeout then.
+                let timeout = if wait_for == Step::Read { idle } else { None };
+                let mut guard = idle_wait(timeout, afd.readable()).await?;
                 match guard.try_io(|_| match job.step() {
-                    Ok(Step::Read) => Err(io::ErrorKind::WouldBlock.into()),
+                    Ok(s) if s == wait_for => Err(io::ErrorKind::WouldBlock.into()),
                     other => Ok(other),
                 }) {
                     Ok(Ok(step)) => step?,
                     Ok(Err(e)) => return Err(os_error(e)),
-                    Err(_would_block) => Step::Read,
+                    Err(_would_block) => wait_for,
                 }
             }
         };

@@ -1,0 +1,533 @@
+/* test_cold.c -- a cold file never stalls the loop.  The page-cache probe
+ * (seam `resident`) is told to answer "cold" for chosen files, and the disk
+ * threads' read (seam `fetch`) is held at a gate the test opens: while it is
+ * closed, timers, other transfers and the stepping API's wake-up fd must
+ * behave as if the cold transfer were simply waiting.  Only the order and
+ * the counts of callbacks are asserted, never a duration.
+ *
+ * The pool's limits are process-wide: test_pool_full runs first, while no
+ * disk thread exists yet. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "evsendfile.h"
+#include "harness.h"
+#include "seam.h"
+
+#define REGION (256 * KiB + 17)
+#define HEAD "HTTP/1.1 200 OK\r\n\r\n"
+
+/* ------------------------------------------------------------- the gate */
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
+static int g_open = 1;        /* the disk threads' reads may go on */
+static int g_cold_fd = -1;    /* the probe says "cold" for this source fd (-2: every fd) */
+static int g_seen_fd = -1;    /* the fd the last fetch read through */
+static int g_seen_fstat = -2; /* fstat on it after the gate opened: 0 = a live fd */
+static off_t g_truncate_to = -1;
+static int g_truncate_fd = -1;
+
+static void gate_close(void) {
+    pthread_mutex_lock(&g_mu);
+    g_open = 0;
+    pthread_mutex_unlock(&g_mu);
+}
+
+static void gate_open(void) {
+    pthread_mutex_lock(&g_mu);
+    g_open = 1;
+    pthread_cond_broadcast(&g_cv);
+    pthread_mutex_unlock(&g_mu);
+}
+
+/* On a disk thread.  A bounded wait: were the fetch run on the loop thread
+ * (the bug these tests look for), the test would see the wrong order, not hang. */
+static int fetch_hook(int fd, uint64_t off, uint64_t len, uint64_t ahead) {
+    (void)off, (void)len, (void)ahead;
+    pthread_mutex_lock(&g_mu);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    while (!g_open && pthread_cond_timedwait(&g_cv, &g_mu, &until) == 0) {
+    }
+    struct stat st;
+    g_seen_fd = fd;
+    g_seen_fstat = fstat(fd, &st);
+    if (g_truncate_to >= 0) {
+        if (ftruncate(g_truncate_fd, g_truncate_to) != 0) g_seen_fstat = -3;
+        g_truncate_to = -1;
+    }
+    pthread_mutex_unlock(&g_mu);
+    return 0; /* the real fetch runs too */
+}
+
+static int resident_hook(int fd, uint64_t off, uint64_t len, int *ret) {
+    (void)off, (void)len;
+    if (g_cold_fd != -2 && fd != g_cold_fd) return 0;
+    *ret = 0;
+    return 1;
+}
+
+static void install(int cold_fd) {
+    seam_install();
+    g_cold_fd = cold_fd;
+    seam.resident_hook = resident_hook;
+    seam.fetch_hook = fetch_hook;
+    pthread_mutex_lock(&g_mu);
+    g_seen_fd = -1;
+    g_seen_fstat = -2;
+    pthread_mutex_unlock(&g_mu);
+}
+
+/* Waits (bounded) until the disk threads have started `n` fetches. */
+static void wait_fetches(int n) {
+    for (int i = 0; i < GUARD_SECONDS * 1000 && seam_fetch_calls() < n; i++) usleep(1000);
+    assert_int_equal(seam_fetch_calls(), n);
+}
+
+static void wait_fetches_returned(int n) {
+    for (int i = 0; i < GUARD_SECONDS * 1000 && seam_fetch_returned() < n; i++) usleep(1000);
+    assert_int_equal(seam_fetch_returned(), n);
+}
+
+/* ------------------------------------------------- transfers and events */
+
+#define MAX_EVENTS 16
+static char g_order[MAX_EVENTS];
+static int g_norder;
+
+typedef struct xfer {
+    char tag;
+    int sender, receiver, file;
+    reader_t reader;
+    done_rec_t done;
+    sf_transfer_t *t;
+} xfer_t;
+
+static void on_done(sf_transfer_t *t, int status, uint64_t body_sent, void *arg) {
+    xfer_t *x = arg;
+    record_done(t, status, body_sent, &x->done);
+    if (g_norder < MAX_EVENTS) g_order[g_norder++] = x->tag;
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg) {
+    (void)fd, (void)what;
+    int *fired = arg;
+    (*fired)++;
+    if (g_norder < MAX_EVENTS) g_order[g_norder++] = 'T';
+}
+
+static void xfer_open(xfer_t *x, char tag) {
+    memset(x, 0, sizeof *x);
+    x->tag = tag;
+    x->file = make_pattern_file(REGION + 1000, NULL);
+    socketpair_nb(&x->sender, &x->receiver);
+    done_rec_init(&x->done, x->sender);
+    x->reader.fd = x->receiver;
+    x->reader.keep = 1;
+    reader_start(&x->reader);
+}
+
+static int xfer_start(xfer_t *x, struct event_base *base, unsigned flags) {
+    sf_region_t reg = {x->file, NULL, 1000, REGION};
+    struct iovec hv;
+    sf_options_t o;
+    opts_with(&o, &hv, HEAD, NULL, NULL);
+    o.flags = flags;
+    return sf_send_async(base, x->sender, &reg, &o, on_done, x, &x->t);
+}
+
+/* After done: the peer saw EOF; check the bytes and close everything. */
+static void xfer_finish(xfer_t *x, int expect_status) {
+    reader_join(&x->reader);
+    assert_int_equal(x->done.calls, 1);
+    assert_int_equal(x->done.status, expect_status);
+    if (expect_status == 0) {
+        assert_int_equal(x->done.body_sent, REGION);
+        assert_true(wire_matches(x->reader.buf, x->reader.len, HEAD, 1000, REGION, NULL));
+    }
+    reader_free(&x->reader);
+    close(x->sender);
+    close(x->receiver);
+    if (x->file >= 0) close(x->file);
+}
+
+static int teardown(void **state) {
+    (void)state;
+    gate_open();
+    seam_uninstall();
+    files_cleanup();
+    return 0;
+}
+
+/* ---------------------------------------------------------------- tests */
+
+/* One thread, a queue of one: the first cold transfer's chunk is on the
+ * thread, the second waits in the queue, the third finds the pool full and
+ * is sent inline -- it finishes while the other two still wait. */
+static void test_pool_full(void **state) {
+    (void)state;
+    assert_int_equal(evsf_disk_threads(), 0); /* started lazily, not at load */
+    evsf_disk_limits(1, 1);
+    install(-2);
+    gate_close();
+    struct event_base *base = event_base_new();
+    xfer_t x[3];
+    for (int i = 0; i < 3; i++) xfer_open(&x[i], (char)('A' + i));
+    g_norder = 0;
+    assert_int_equal(xfer_start(&x[0], base, 0), 0);
+    wait_fetches(1); /* A's chunk is in the thread's hands */
+    assert_int_equal(xfer_start(&x[1], base, 0), 0);
+    assert_int_equal(xfer_start(&x[2], base, 0), 0);
+    assert_true(run_until(base, &x[2].done.calls));
+    assert_int_equal(x[0].done.calls, 0);
+    assert_int_equal(x[1].done.calls, 0);
+    assert_int_equal(seam_fetch_calls(), 1);
+    assert_int_equal(evsf_disk_threads(), 1);
+    gate_open();
+    assert_true(run_until(base, &x[0].done.calls));
+    assert_true(run_until(base, &x[1].done.calls));
+    assert_int_equal(seam_fetch_calls(), 2); /* A and B; C never went to the pool */
+    for (int i = 0; i < 3; i++) xfer_finish(&x[i], 0);
+    assert_int_equal(g_order[0], 'C');
+    event_base_free(base);
+    seam_uninstall();
+    evsf_disk_limits(4, 1024);
+}
+
+/* A cold transfer whose read-ahead is held does not hold up a timer or a
+ * warm transfer on the same base. */
+static void test_cold_does_not_block_loop(void **state) {
+    (void)state;
+    int fds_before = count_open_fds();
+    struct event_base *base = event_base_new();
+    xfer_t cold, warm;
+    xfer_open(&cold, 'C');
+    xfer_open(&warm, 'W');
+    install(cold.file);
+    gate_close();
+    g_norder = 0;
+    int fired = 0;
+    struct event *timer = evtimer_new(base, on_timer, &fired);
+    struct timeval ms = {0, 1000};
+    assert_int_equal(xfer_start(&cold, base, 0), 0);
+    evtimer_add(timer, &ms);
+    assert_int_equal(xfer_start(&warm, base, 0), 0);
+    assert_true(run_until(base, &warm.done.calls));
+    assert_true(run_until(base, &fired));
+    assert_int_equal(cold.done.calls, 0);
+    wait_fetches(1);
+    gate_open();
+    assert_true(run_until(base, &cold.done.calls));
+    assert_int_equal(g_norder, 3);
+    assert_int_equal(g_order[2], 'C'); /* the timer and the warm transfer came first */
+    assert_int_equal(fired, 1);
+    xfer_finish(&cold, 0);
+    xfer_finish(&warm, 0);
+    assert_int_equal(seam_fetch_calls(), 1); /* 256 KiB: one chunk */
+    assert_true(seam.resident.calls >= 2);
+    assert_int_equal(seam.sendfile.bytes, 2 * (uint64_t)REGION); /* still zero-copy */
+    event_free(timer);
+    event_base_free(base);
+    seam_uninstall();
+    assert_int_equal(count_open_fds(), fds_before);
+}
+
+/* sf_cancel while the chunk is being read, then the caller closes its fd
+ * at once: no done, and the disk thread read through a fd of its own that
+ * was still open; every fd the library made is gone afterwards. */
+static void test_cancel_in_flight(void **state) {
+    (void)state;
+    int fds_before = count_open_fds();
+    struct event_base *base = event_base_new();
+    xfer_t x;
+    xfer_open(&x, 'X');
+    install(x.file);
+    gate_close();
+    assert_int_equal(xfer_start(&x, base, 0), 0);
+    wait_fetches(1);
+    assert_int_equal(sf_cancel(x.t), 0);
+    int file = x.file;
+    close(file);
+    x.file = -1;
+    gate_open();
+    wait_fetches_returned(1);
+    for (int i = 0; i < 5; i++) event_base_loop(base, EVLOOP_NONBLOCK);
+    assert_int_equal(x.done.calls, 0);
+    pthread_mutex_lock(&g_mu);
+    assert_true(g_seen_fd >= 0);
+    assert_int_not_equal(g_seen_fd, file);
+    assert_int_equal(g_seen_fstat, 0); /* its own fd, open after the caller's close */
+    pthread_mutex_unlock(&g_mu);
+    assert_int_equal(event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED), 0);
+    shutdown(x.sender, SHUT_RDWR);
+    reader_join(&x.reader);
+    reader_free(&x.reader);
+    close(x.sender);
+    close(x.receiver);
+    event_base_free(base);
+    seam_uninstall();
+    /* The thread lets go of its fds right after the fetch returns. */
+    for (int i = 0; i < GUARD_SECONDS * 100 && count_open_fds() != fds_before; i++) usleep(10000);
+    assert_int_equal(count_open_fds(), fds_before);
+}
+
+/* The file shrinks while its chunk is being read in: SF_ETRUNCATED with the
+ * bytes that existed, no crash (the thread never touches the mapping). */
+static void test_truncated_while_cold(void **state) {
+    (void)state;
+    struct event_base *base = event_base_new();
+    xfer_t x;
+    xfer_open(&x, 'X');
+    install(x.file);
+    pthread_mutex_lock(&g_mu);
+    g_truncate_fd = x.file;
+    g_truncate_to = 1000 + 100 * KiB;
+    pthread_mutex_unlock(&g_mu);
+    assert_int_equal(xfer_start(&x, base, 0), 0);
+    assert_true(run_until(base, &x.done.calls));
+    xfer_finish(&x, SF_ETRUNCATED);
+    assert_true(x.done.body_sent <= 100 * KiB);
+    event_base_free(base);
+    seam_uninstall();
+}
+
+/* The stepping API: SF_STEP_SOURCE, and a wake-up fd that poll(2) sees
+ * become readable when the chunk is in. */
+static void test_step_source_poll(void **state) {
+    (void)state;
+    int fds_before = count_open_fds();
+    xfer_t x;
+    xfer_open(&x, 'S');
+    install(x.file);
+    gate_close();
+    sf_region_t reg = {x.file, NULL, 1000, REGION};
+    struct iovec hv;
+    sf_options_t o;
+    opts_with(&o, &hv, HEAD, NULL, NULL);
+    sf_job_t *job = NULL;
+    assert_int_equal(sf_job_new(x.sender, &reg, &o, &job), 0);
+    assert_int_equal(sf_job_step(job), SF_STEP_SOURCE);
+    int wfd = sf_job_wait_fd(job);
+    assert_true(wfd >= 0);
+    assert_int_not_equal(wfd, x.file);
+    assert_int_equal(sf_job_source_fd(job), x.file);
+    struct pollfd p = {wfd, POLLIN, 0};
+    assert_int_equal(poll(&p, 1, 0), 0); /* held at the gate: not readable */
+    assert_int_equal(sf_job_step(job), SF_STEP_SOURCE);
+    gate_open();
+    int r = SF_STEP_SOURCE, sources = 0;
+    for (int turns = 0; turns < 100000 && r > 0; turns++) {
+        if (r == SF_STEP_SOURCE) {
+            sources++;
+            struct pollfd q = {sf_job_wait_fd(job), POLLIN, 0};
+            assert_int_equal(poll(&q, 1, GUARD_SECONDS * 1000), 1);
+        } else if (r == SF_STEP_WRITE) {
+            struct pollfd q = {x.sender, POLLOUT, 0};
+            assert_int_equal(poll(&q, 1, GUARD_SECONDS * 1000), 1);
+        }
+        r = sf_job_step(job);
+    }
+    assert_int_equal(r, SF_STEP_DONE);
+    assert_true(sources >= 1);
+    x.done.calls = 1;
+    x.done.status = 0;
+    x.done.body_sent = sf_job_body_sent(job);
+    sf_job_free(job);
+    shutdown(x.sender, SHUT_WR);
+    xfer_finish(&x, 0);
+    assert_int_equal(seam_fetch_calls(), 1);
+    seam_uninstall();
+    assert_int_equal(count_open_fds(), fds_before);
+}
+
+/* The worker's loop waits for the disk the same way. */
+static void wdone(sf_transfer_t *t, int status, uint64_t body_sent, void *arg) {
+    (void)t;
+    xfer_t *x = arg;
+    x->done.status = status;
+    x->done.body_sent = body_sent;
+    shutdown(x->sender, SHUT_WR);
+    __atomic_store_n(&x->done.calls, 1, __ATOMIC_SEQ_CST);
+}
+
+static void test_worker_cold(void **state) {
+    (void)state;
+    xfer_t x;
+    xfer_open(&x, 'W');
+    install(x.file);
+    gate_close();
+    sf_worker_t *w = NULL;
+    assert_int_equal(sf_worker_new(&w), 0);
+    sf_region_t reg = {x.file, NULL, 1000, REGION};
+    struct iovec hv;
+    sf_options_t o;
+    opts_with(&o, &hv, HEAD, NULL, NULL);
+    assert_int_equal(sf_worker_submit(w, x.sender, &reg, &o, wdone, &x, NULL), 0);
+    wait_fetches(1);
+    assert_int_equal(__atomic_load_n(&x.done.calls, __ATOMIC_SEQ_CST), 0);
+    gate_open();
+    for (int i = 0; i < GUARD_SECONDS * 1000 && !__atomic_load_n(&x.done.calls, __ATOMIC_SEQ_CST); i++)
+        usleep(1000);
+    sf_worker_free(w);
+    xfer_finish(&x, 0);
+    seam_uninstall();
+}
+
+/* SF_DISK_INLINE: no probe, no disk thread. */
+static void test_disk_inline(void **state) {
+    (void)state;
+    struct event_base *base = event_base_new();
+    xfer_t x;
+    xfer_open(&x, 'I');
+    install(-2);
+    assert_int_equal(xfer_start(&x, base, SF_DISK_INLINE), 0);
+    assert_true(run_until(base, &x.done.calls));
+    xfer_finish(&x, 0);
+    assert_int_equal(seam.resident.calls, 0);
+    assert_int_equal(seam_fetch_calls(), 0);
+    event_base_free(base);
+    seam_uninstall();
+}
+
+/* The probe failing (ENOSYS is remembered: that runs last) never fails a
+ * transfer: it is sent inline. */
+static void test_probe_fails(void **state) {
+    (void)state;
+    static const int errs[] = {EBADF, EINVAL, EOPNOTSUPP, EFAULT, ENOSYS};
+    for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+        struct event_base *base = event_base_new();
+        xfer_t x;
+        xfer_open(&x, 'P');
+        install(-2);
+        seam.resident.fault.err = errs[i];
+        seam.resident.fault.first = 1;
+        seam.resident.fault.every = 1;
+        assert_int_equal(xfer_start(&x, base, 0), 0);
+        assert_true(run_until(base, &x.done.calls));
+        xfer_finish(&x, 0);
+        assert_true(seam.resident.injected >= 1);
+        assert_int_equal(seam_fetch_calls(), 0);
+        event_base_free(base);
+        seam_uninstall();
+    }
+    /* After ENOSYS the probe is not asked again in this process. */
+    struct event_base *base = event_base_new();
+    xfer_t x;
+    xfer_open(&x, 'P');
+    install(-2);
+    assert_int_equal(xfer_start(&x, base, 0), 0);
+    assert_true(run_until(base, &x.done.calls));
+    xfer_finish(&x, 0);
+    assert_int_equal(seam.resident.calls, 0);
+    event_base_free(base);
+    seam_uninstall();
+}
+
+/* A real cold file: written, flushed, evicted with POSIX_FADV_DONTNEED; the
+ * real probe (cachestat or mincore) must send it to a disk thread.  Skipped
+ * when the kernel keeps the pages anyway. */
+static void test_real_cold_file(void **state) {
+    (void)state;
+    char path[4096];
+    int fd = make_pattern_file(8 * MiB, path);
+    assert_int_equal(fsync(fd), 0);
+    assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    seam_install();
+    int cold = seam_real_resident(fd, 0, 8 * MiB) == 0;
+    if (!cold) {
+        seam_uninstall();
+        close(fd);
+        skip();
+    }
+    int s, r;
+    socketpair_nb(&s, &r);
+    reader_t rd = {.keep = 1};
+    done_rec_t d;
+    sf_region_t reg = {fd, NULL, 0, 8 * MiB};
+    assert_int_equal(transfer_collect(s, r, &reg, NULL, &rd, &d), 0);
+    assert_int_equal(d.status, 0);
+    assert_true(wire_matches(rd.buf, rd.len, NULL, 0, 8 * MiB, NULL));
+    assert_true(seam_fetch_calls() >= 1);
+    reader_free(&rd);
+    close(s);
+    close(r);
+    close(fd);
+    seam_uninstall();
+}
+
+/* After fork() the child has none of the parent's disk threads: its first
+ * cold chunk starts its own, and the transfer completes. */
+#if defined(__SANITIZE_THREAD__)
+#define EVSF_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define EVSF_TSAN 1
+#endif
+#endif
+
+static void test_fork_child(void **state) {
+    (void)state;
+#ifdef EVSF_TSAN
+    skip(); /* ThreadSanitizer cannot start threads in the child of a multi-threaded fork */
+#endif
+    assert_true(evsf_disk_threads() >= 1); /* the parent's, from the tests above */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int code = 0;
+        if (evsf_disk_threads() != 0) code |= 1;
+        struct event_base *base = event_base_new();
+        int s, r;
+        socketpair_nb(&s, &r);
+        int fd = make_pattern_file(REGION, NULL);
+        install(-2);
+        done_rec_t d;
+        reader_t rd = {.keep = 1};
+        sf_region_t reg = {fd, NULL, 0, REGION};
+        (void)base;
+        if (transfer_collect(s, r, &reg, NULL, &rd, &d) != 0 || d.status != 0) code |= 2;
+        if (!wire_matches(rd.buf, rd.len, NULL, 0, REGION, NULL)) code |= 4;
+        if (seam_fetch_calls() < 1 || evsf_disk_threads() < 1) code |= 8;
+        files_cleanup();
+        _exit(code);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_pool_full, teardown),
+        cmocka_unit_test_teardown(test_cold_does_not_block_loop, teardown),
+        cmocka_unit_test_teardown(test_cancel_in_flight, teardown),
+        cmocka_unit_test_teardown(test_truncated_while_cold, teardown),
+        cmocka_unit_test_teardown(test_step_source_poll, teardown),
+        cmocka_unit_test_teardown(test_worker_cold, teardown),
+        cmocka_unit_test_teardown(test_disk_inline, teardown),
+        cmocka_unit_test_teardown(test_real_cold_file, teardown),
+        cmocka_unit_test_teardown(test_fork_child, teardown),
+        cmocka_unit_test_teardown(test_probe_fails, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
