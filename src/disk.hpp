@@ -35,6 +35,9 @@ public:
     bool ready() noexcept;
     // Readable once the submitted read is over.
     int wait_fd() const { return efd_; }
+    // The range last submitted (written by the submitting thread only).
+    uint64_t end() const { return off_ + len_; }
+    uint64_t len() const { return len_; }
     // The transfer's reference: after this, the pool may still finish a
     // read in hand (on its own fd), then frees everything.  Never a
     // callback, never a use of the caller's fd.

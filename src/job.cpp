@@ -25,9 +25,9 @@ namespace evsf {
 namespace {
 
 std::atomic<bool> g_sendfile_enosys{false};
-std::atomic<bool> g_resident_enosys{false};
+std::atomic<bool> g_resident_enosys{false};  // the kernel cannot tell residency: always send inline
 // Most bytes one probe asks about and one disk-thread read brings in.
-constexpr uint64_t kDiskChunk = SF_DEFAULT_MAX_CHUNK;  // the kernel cannot tell residency: always send inline
+constexpr uint64_t kDiskChunk = SF_DEFAULT_MAX_CHUNK;
 
 // The first published sf_options_t ends after `flags`.
 constexpr size_t kOptionsV1Size = offsetof(sf_options_t, flags) + sizeof(unsigned);
@@ -180,6 +180,10 @@ int Job::create(int sock, const sf_region_t *region, const sf_options_t *user_op
     }
     job->probe_ = job->method_ != Method::Small && job->src_.kind() == SourceKind::Regular &&
                   !(opts.flags & SF_DISK_INLINE);
+    if (job->probe_) {  // the slot holds the disk reads from now on (buf_ is still empty)
+        job->buf_.~Bytes();
+        job->disk_ = nullptr;
+    }
     // A head alone needs no cork: it goes with MSG_MORE and the first sendfile
     // bytes join it.  Only a tail must not be split from the body's end.
     job->want_cork_ = job->is_tcp_ && job->method_ != Method::Small && !(opts.flags & SF_NO_CORK) &&
@@ -188,12 +192,15 @@ int Job::create(int sock, const sf_region_t *region, const sf_options_t *user_op
     return 0;
 }
 
-Job::~Job() { release(); }
+Job::~Job() {
+    release();
+    if (!probe_) buf_.~Bytes();
+}
 
 void Job::release() noexcept {
     if (corked_) set_cork(false);  // push whatever the cork still holds
-    if (disk_) disk_->drop();      // a fetch in flight finishes on the pool's own fd, then frees it
-    disk_ = nullptr;
+    if (probe_ && disk_) disk_->drop();  // a fetch in flight finishes on the pool's own fd, then frees it
+    if (probe_) disk_ = nullptr;
     fetching_ = false;
     src_.close();
     if (claimed_) release_socket(sock_);
@@ -234,7 +241,7 @@ bool Job::idle_progressed() noexcept {
 void Job::finish(int result) noexcept {
     finished_ = true;
     result_ = result;
-    buf_.reset();
+    if (!probe_) buf_.reset();
     release();
 }
 
@@ -263,7 +270,7 @@ int Job::move_body(SigpipeGuard *guard) noexcept {
         bool sendfile = method_ == Method::Sendfile;
         // Before taking bytes from the file (each sendfile, each copy read):
         // are they in memory?  Else the disk threads bring them in.
-        if (probe_ && next_offset_ >= warm_until_ && (sendfile || buf_pos_ == buf_len_)) {
+        if (probe_ && warm_left_ == 0 && (sendfile || buf_pos_ == buf_len_)) {
             uint64_t ask = sendfile ? std::min<uint64_t>({unread_, budget, kMaxPerSyscall})
                                     : std::min<uint64_t>(unread_, SF_COPY_BUFFER_SIZE);
             if (int r = check_disk(ask)) return r;
@@ -379,9 +386,9 @@ int Job::check_disk(uint64_t ask) noexcept {
     if (fetching_) {
         if (!disk_->ready()) return SF_STEP_SOURCE;
         fetching_ = false;
-        warm_until_ = fetch_end_;
-        uint64_t region_end = next_offset_ + unread_;
-        if (fetch_end_ < region_end) fetch(fetch_end_, std::min(fetch_len_, region_end - fetch_end_));
+        uint64_t end = disk_->end(), region_end = next_offset_ + unread_;
+        warm_left_ = static_cast<uint32_t>(end > next_offset_ ? end - next_offset_ : 0);
+        if (end < region_end) fetch(end, std::min(disk_->len(), region_end - end));
         return 0;
     }
     if (g_resident_enosys.load(std::memory_order_relaxed)) return 0;
@@ -391,13 +398,13 @@ int Job::check_disk(uint64_t ask) noexcept {
         if (res < 0 && errno == ENOSYS) g_resident_enosys.store(true, std::memory_order_relaxed);
         // Resident: not asked again for these bytes (a socket that takes a
         // few KiB per call must not cost a probe per call).
-        if (res > 0) warm_until_ = next_offset_ + ask;
+        if (res > 0) warm_left_ = static_cast<uint32_t>(ask);
         return 0;
     }
     // A whole chunk (a copy read is smaller than max_chunk).
     uint64_t len = std::min(unread_, std::max(ask, std::min<uint64_t>(max_chunk_, kDiskChunk)));
     if (fetch(next_offset_, len)) return SF_STEP_SOURCE;
-    warm_until_ = next_offset_ + len;  // inline: blocks, but moves
+    warm_left_ = static_cast<uint32_t>(len);  // inline: blocks, but moves
     return 0;
 }
 
@@ -406,8 +413,6 @@ bool Job::fetch(uint64_t off, uint64_t len) noexcept {
     if (disk_ == nullptr) disk_ = DiskRead::create(src_.fd());
     if (disk_ == nullptr || !disk_->submit(off, len, 0)) return false;
     fetching_ = true;
-    fetch_end_ = off + len;
-    fetch_len_ = len;
     return true;
 }
 
@@ -415,7 +420,7 @@ bool Job::fetch(uint64_t off, uint64_t len) noexcept {
 // The caller holds `guard` (SIGPIPE blocked) around it.
 int Job::sendfile_some(uint64_t &budget, SigpipeGuard &guard) noexcept {
     // No further than what was probed or fetched (the probe covers at most kDiskChunk).
-    uint64_t most = next_offset_ < warm_until_ ? warm_until_ - next_offset_ : kMaxPerSyscall;
+    uint64_t most = warm_left_ ? warm_left_ : kMaxPerSyscall;
     size_t ask = static_cast<size_t>(std::min<uint64_t>({unread_, budget, kMaxPerSyscall, most}));
     off_t off = static_cast<off_t>(next_offset_);
     ssize_t n = evsf_sys.sendfile(sock_, src_.fd(), &off, ask);
@@ -427,6 +432,7 @@ int Job::sendfile_some(uint64_t &budget, SigpipeGuard &guard) noexcept {
         unread_ -= moved;
         body_sent_ += moved;
         budget -= std::min(budget, moved);
+        warm_left_ -= static_cast<uint32_t>(std::min<uint64_t>(warm_left_, moved));
         return 0;
     }
     if (n == 0) return SF_ETRUNCATED;  // bytes are owed and the file has none left
@@ -450,7 +456,7 @@ int Job::copy_some(uint64_t &budget) noexcept {
     thread_local Bytes t_buf;  // freed when the thread exits
     if (!t_buf && !(t_buf = alloc_buffer(SF_COPY_BUFFER_SIZE))) return -ENOMEM;
     // No further than what was probed or fetched (see sendfile_some).
-    uint64_t most = next_offset_ < warm_until_ ? warm_until_ - next_offset_ : SF_COPY_BUFFER_SIZE;
+    uint64_t most = warm_left_ ? warm_left_ : SF_COPY_BUFFER_SIZE;
     size_t want = static_cast<size_t>(std::min<uint64_t>({SF_COPY_BUFFER_SIZE, unread_, budget, most}));
     size_t got = 0;
     if (int r = read_source(t_buf.get(), want, got)) return r;
@@ -468,6 +474,7 @@ int Job::copy_some(uint64_t &budget) noexcept {
     unread_ -= sent;
     body_sent_ += sent;
     budget -= std::min<uint64_t>(budget, sent);
+    warm_left_ -= static_cast<uint32_t>(std::min<uint64_t>(warm_left_, sent));
     return r;
 }
 

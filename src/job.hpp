@@ -33,7 +33,7 @@ public:
     int source_fd() const { return src_.fd(); }
     // The fd to wait for readability after SF_STEP_READ (the source) or
     // SF_STEP_SOURCE (the disk threads' wake-up fd).
-    int wait_fd() const { return disk_ ? disk_->wait_fd() : src_.fd(); }
+    int wait_fd() const { return probe_ && disk_ ? disk_->wait_fd() : src_.fd(); }
     int sock() const { return sock_; }
     uint32_t idle_timeout_ms() const { return idle_timeout_ms_; }
     // For an idle timer that fired: did bytes leave the socket's send queue
@@ -58,7 +58,7 @@ private:
     enum class Method : uint8_t { Small, Sendfile, Copy };
 
     Job()
-        : eof_(false), truncated_(false), is_tcp_(false), want_cork_(false), corked_(false), started_(false),
+        : buf_(), eof_(false), truncated_(false), is_tcp_(false), want_cork_(false), corked_(false), started_(false),
           finished_(false), probe_(false), fetching_(false), claimed_(false) {}
     // A Job and its copies of head and tail are one allocation: the head's
     // bytes, then the tail's, right after the object (see create()).
@@ -91,13 +91,20 @@ private:
     uint64_t unread_ = 0;       // region bytes not yet taken from the file (SF_COUNT_TO_EOF: unknown)
     uint64_t body_sent_ = 0;
     uint64_t max_chunk_ = SF_DEFAULT_MAX_CHUNK;
-    DiskRead *disk_ = nullptr;  // created by the first cold chunk (disk.hpp)
-    uint64_t fetch_end_ = 0, fetch_len_ = 0;  // the chunk being fetched: its end, its length
-    uint64_t warm_until_ = 0;   // below this offset the pages were probed resident or fetched: no probe, and no sendfile past it
-    Bytes buf_;  // small path, and the copy path of non-regular sources: bytes read, not yet sent
+    // One slot, two uses that never meet (probe_ says which; bench/footprint.c
+    // counts this object): the disk reads of a regular file sent in chunks
+    // (created by its first cold chunk, disk.hpp), or the buffer of the small
+    // path and of non-regular sources' copy path (bytes read, not yet sent).
+    union {
+        Bytes buf_;
+        DiskRead *disk_;
+    };
     size_t buf_pos_ = 0, buf_len_ = 0;
     uint32_t idle_timeout_ms_ = 0;
     int outq_mark_ = -1;        // send-queue bytes when the socket last said EAGAIN (-1: unknown)
+    // Region bytes from next_offset_ on that were probed resident or fetched
+    // (at most kDiskChunk): not probed again, and no read or sendfile past them.
+    uint32_t warm_left_ = 0;
     Method method_ = Method::Copy;
     // One byte of flags (bench/footprint.c counts this object's size).
     bool eof_ : 1;              // a stream source hit EOF (only legal with an unknown count)
