@@ -29,6 +29,7 @@
 #include <cstdlib>
 #include <functional>
 #include <new>
+#include <atomic>
 #include <unordered_set>
 #include <vector>
 
@@ -48,6 +49,20 @@ namespace {
 using HandleSet = std::unordered_set<const void *, std::hash<const void *>, std::equal_to<const void *>,
                                      SeamAllocator<const void *>>;
 thread_local HandleSet t_handles;
+// Entries in all threads' t_handles.  While it is 0 -- a program that never
+// calls sf_bufferevent_send -- sf_cancel & co. never touch the thread_local
+// (whose first use makes glibc allocate its destructor's record).
+std::atomic<long> g_handles{0};
+
+void handles_insert(const void *h) {
+    t_handles.insert(h);  // may throw: the caller catches
+    g_handles.fetch_add(1, std::memory_order_relaxed);
+}
+
+void handles_erase(const void *h) {
+    if (g_handles.load(std::memory_order_relaxed) != 0 && t_handles.erase(h) != 0)
+        g_handles.fetch_sub(1, std::memory_order_relaxed);
+}
 
 // libevent_openssl's bufferevent_openssl_get_ssl, when the process has it:
 // the core library does not link libevent_openssl, and this is the public way
@@ -66,7 +81,7 @@ bool rate_limited(struct bufferevent *bev) {
 }  // namespace
 
 BevSend *BevSend::lookup(const sf_transfer_t *t) {
-    if (t_handles.empty()) return nullptr;  // the common case: no bufferevent transfer at all
+    if (g_handles.load(std::memory_order_relaxed) == 0 || t_handles.empty()) return nullptr;  // the common case
     auto it = t_handles.find(t);
     return it == t_handles.end() ? nullptr : static_cast<BevSend *>(const_cast<void *>(*it));
 }
@@ -120,7 +135,7 @@ int BevSend::start(struct bufferevent *bev, const sf_region_t *region, const sf_
 BevSend::~BevSend() {
     drop_engine();
     orphan_sentinel();
-    t_handles.erase(this);
+    handles_erase(this);
 }
 
 void BevSend::orphan_sentinel() {
@@ -137,7 +152,7 @@ void BevSend::drop_engine() {
 
 int BevSend::park() {
     try {
-        t_handles.insert(this);
+        handles_insert(this);
     } catch (const std::bad_alloc &) {
         return -ENOMEM;
     }
@@ -211,6 +226,7 @@ int BevSend::cancel() {
 }
 
 int BevSend::cancel_all(struct event_base *base) {
+    if (g_handles.load(std::memory_order_relaxed) == 0) return 0;
     std::vector<BevSend *, SeamAllocator<BevSend *>> mine;  // may throw: sf_cancel_all's guard
     for (const void *h : t_handles) {
         BevSend *b = static_cast<BevSend *>(const_cast<void *>(h));
