@@ -190,6 +190,16 @@ int count_open_fds(void) {
     return n - 1; /* the directory's own fd */
 }
 
+int settled_fd_count(int want) {
+    int n = count_open_fds();
+    for (int i = 0; i < 500 && n != want; i++) {
+        struct timespec t = {0, 10 * 1000 * 1000};
+        nanosleep(&t, NULL);
+        n = count_open_fds();
+    }
+    return n;
+}
+
 /* -------------------------------------------------------------- reader */
 
 static void pace(unsigned us) {

@@ -57,6 +57,11 @@ int tcp_cork_is_on(int sock);
 
 /* ---- fds */
 int count_open_fds(void);
+/* count_open_fds() once it equals `want`, or after 5 s whatever it is: a
+ * cancelled transfer whose chunk a disk thread is still reading closes that
+ * thread's descriptors (its duplicate of the file, its wake-up fd) when the
+ * read ends, not when sf_cancel returns. */
+int settled_fd_count(int want);
 
 /* ---- a reader thread on a (blocking) receiving socket: reads until EOF */
 typedef struct reader {

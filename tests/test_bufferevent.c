@@ -174,7 +174,7 @@ static void test_exact_bytes(void **state) {
         }
         close(fd);
     }
-    assert_int_equal(count_open_fds(), before);
+    assert_int_equal(settled_fd_count(before), before);
 }
 
 /* The whole 4.5 GiB sparse file (counted), and a patterned window across
@@ -214,7 +214,7 @@ static void test_sparse_4_5_gib(void **state) {
     reader_free(&rd2);
     user_close(&u);
     close(fd);
-    assert_int_equal(count_open_fds(), before);
+    assert_int_equal(settled_fd_count(before), before);
 }
 
 /* Bytes the user queued in the bufferevent go first, even when the user
@@ -251,7 +251,7 @@ static void test_queued_output_goes_first(void **state) {
     user_close(&u);
     close(fd);
     free(q);
-    assert_int_equal(count_open_fds(), before);
+    assert_int_equal(settled_fd_count(before), before);
 }
 
 /* Nothing of the user's runs while the engine owns the socket: input sent
@@ -383,7 +383,7 @@ static void pipelined(int split) {
     reader_free(&rd);
     user_close(&p.u);
     close(p.file);
-    assert_int_equal(count_open_fds(), before);
+    assert_int_equal(settled_fd_count(before), before);
 }
 
 static void test_pipelined_requests_across_a_file(void **state) {
@@ -498,7 +498,7 @@ static void test_cancel_mid_transfer(void **state) {
         spin(u.base, 20);
         assert_int_equal(u.d.calls, 0);
         user_close(&u);
-        assert_int_equal(count_open_fds(), before);
+        assert_int_equal(settled_fd_count(before), before);
     }
     close(fd);
 }
@@ -522,7 +522,7 @@ static void test_cancel_all_on_the_base(void **state) {
     assert_int_equal(u.d.calls, 0);
     user_close(&u);
     close(fd);
-    assert_int_equal(count_open_fds(), before);
+    assert_int_equal(settled_fd_count(before), before);
 }
 
 /* bufferevent_free (BEV_OPT_CLOSE_ON_FREE) during the transfer, in either
@@ -554,7 +554,7 @@ static void test_free_mid_transfer(void **state) {
         assert_int_equal(u.d.calls, 1);
         assert_int_equal(u.d.status, -ECANCELED);
         user_close(&u);
-        assert_int_equal(count_open_fds(), before);
+        assert_int_equal(settled_fd_count(before), before);
     }
     close(fd);
 }
@@ -577,7 +577,7 @@ static void test_free_from_done(void **state) {
     assert_int_equal(rd.total, 1 * MiB);
     user_close(&u);
     close(fd);
-    assert_int_equal(count_open_fds(), before);
+    assert_int_equal(settled_fd_count(before), before);
 }
 
 /* ---------------------------------------------------------- refusals */
@@ -659,7 +659,7 @@ static void test_refused_kinds(void **state) {
     ev_token_bucket_cfg_free(cfg);
     ev_token_bucket_cfg_free(slow);
     user_close(&u);
-    assert_int_equal(count_open_fds(), before);
+    assert_int_equal(settled_fd_count(before), before);
 }
 
 #ifdef EVSF_TEST_OPENSSL
@@ -683,7 +683,7 @@ static void test_refused_openssl_without_ktls(void **state) {
     close(p2);
     SSL_CTX_free(ctx);
     user_close(&u);
-    assert_int_equal(count_open_fds(), before);
+    assert_int_equal(settled_fd_count(before), before);
 }
 #endif
 
