@@ -190,12 +190,39 @@ int count_open_fds(void) {
     return n - 1; /* the directory's own fd */
 }
 
+int quiet_fd_count(void) {
+    /* Stable for 200 ms (at most 5 s): an earlier test's read-in ends in
+     * milliseconds, and its descriptors close with it. */
+    int n = count_open_fds(), same = 0;
+    for (int i = 0; i < 500 && same < 20; i++) {
+        struct timespec t = {0, 10 * 1000 * 1000};
+        nanosleep(&t, NULL);
+        int m = count_open_fds();
+        same = m == n ? same + 1 : 0;
+        n = m;
+    }
+    return n;
+}
+
 int settled_fd_count(int want) {
     int n = count_open_fds();
     for (int i = 0; i < 500 && n != want; i++) {
         struct timespec t = {0, 10 * 1000 * 1000};
         nanosleep(&t, NULL);
         n = count_open_fds();
+    }
+    if (n != want) {  /* say which, for the failure that follows */
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *e;
+        while (d != NULL && (e = readdir(d)) != NULL) {
+            char path[300], target[256];
+            if (e->d_name[0] == '.') continue;
+            snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+            ssize_t len = readlink(path, target, sizeof target - 1);
+            target[len > 0 ? len : 0] = '\0';
+            fprintf(stderr, "open fd %s -> %s\n", e->d_name, target);
+        }
+        if (d != NULL) closedir(d);
     }
     return n;
 }

@@ -62,6 +62,9 @@ int count_open_fds(void);
  * thread's descriptors (its duplicate of the file, its wake-up fd) when the
  * read ends, not when sf_cancel returns. */
 int settled_fd_count(int want);
+/* count_open_fds() once it has held still for 200 ms (at most 5 s): a
+ * baseline free of an earlier test's disk read-in still in flight. */
+int quiet_fd_count(void);
 
 /* ---- a reader thread on a (blocking) receiving socket: reads until EOF */
 typedef struct reader {

@@ -149,7 +149,7 @@ static void send_collect(user_t *u, const sf_region_t *reg, const sf_options_t *
 static void test_exact_bytes(void **state) {
     (void)state;
     const uint64_t sizes[] = {0, 1, 4096, SF_SMALL_BODY_MAX, SF_SMALL_BODY_MAX + 1, 3 * MiB + 5};
-    int before = count_open_fds();
+    int before = quiet_fd_count();
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
         int fd = make_pattern_file(sizes[i], NULL);
         for (int with_head = 0; with_head < 2; with_head++) {
@@ -183,7 +183,7 @@ static void test_sparse_4_5_gib(void **state) {
     (void)state;
     const uint64_t four = 4 * GiB, size = four + GiB / 2;
     const uint64_t lo = four - 1 * MiB - 3, hi = four + 1 * MiB + 7;
-    int before = count_open_fds();
+    int before = quiet_fd_count();
     int fd = make_sparse_file(size, NULL);
     write_pattern_at(fd, lo, (size_t)(hi - lo));
 
@@ -227,7 +227,7 @@ static void test_queued_output_goes_first(void **state) {
     assert_non_null(q);
     for (size_t i = 0; i < queued; i++) q[i] = (uint8_t)('a' + i % 26);
     const uint64_t size = 2 * MiB + 3;
-    int before = count_open_fds();
+    int before = quiet_fd_count();
     int fd = make_pattern_file(size, NULL);
 
     user_t u;
@@ -357,7 +357,7 @@ static void pipelined(int split) {
     proto_t p;
     memset(&p, 0, sizeof p);
     p.size = 3 * MiB + 1;
-    int before = count_open_fds();
+    int before = quiet_fd_count();
     p.file = make_pattern_file(p.size, NULL);
     user_open(&p.u, BEV_OPT_CLOSE_ON_FREE, 0);
     bufferevent_setcb(p.u.bev, proto_read, proto_write, NULL, &p);
@@ -402,7 +402,7 @@ static void test_peer_leaves_mid_body(void **state) {
     (void)state;
     const uint64_t size = 64 * MiB;
     int fd = make_pattern_file(size, NULL);
-    int before = count_open_fds();
+    int before = quiet_fd_count();
     user_t u;
     user_open(&u, BEV_OPT_CLOSE_ON_FREE, EV_READ | EV_WRITE);
     small_buffers(u.sock, u.peer, 64 * 1024);
@@ -477,7 +477,7 @@ static void test_truncated_mid_body(void **state) {
 static void test_cancel_mid_transfer(void **state) {
     (void)state;
     int fd = make_pattern_file(8 * MiB, NULL);
-    int before = count_open_fds();
+    int before = quiet_fd_count();
     for (int queued = 0; queued < 2; queued++) {
         user_t u;
         user_open(&u, BEV_OPT_CLOSE_ON_FREE, EV_READ);
@@ -507,7 +507,7 @@ static void test_cancel_mid_transfer(void **state) {
  * of sf_send_async (counted once), and its bufferevent put back. */
 static void test_cancel_all_on_the_base(void **state) {
     (void)state;
-    int before = count_open_fds();
+    int before = quiet_fd_count();
     int fd = make_pattern_file(8 * MiB, NULL);
     user_t u;
     user_open(&u, BEV_OPT_CLOSE_ON_FREE, EV_READ);
@@ -531,7 +531,7 @@ static void test_cancel_all_on_the_base(void **state) {
 static void test_free_mid_transfer(void **state) {
     (void)state;
     int fd = make_pattern_file(8 * MiB, NULL);
-    int before = count_open_fds();
+    int before = quiet_fd_count();
     for (int queued = 0; queued < 2; queued++) {
         user_t u;
         user_open(&u, BEV_OPT_CLOSE_ON_FREE, EV_READ);
@@ -562,7 +562,7 @@ static void test_free_mid_transfer(void **state) {
 /* Freeing the bufferevent from done (the usual way to end a connection). */
 static void test_free_from_done(void **state) {
     (void)state;
-    int before = count_open_fds();
+    int before = quiet_fd_count();
     int fd = make_pattern_file(1 * MiB, NULL);
     user_t u;
     user_open(&u, BEV_OPT_CLOSE_ON_FREE, EV_READ);
@@ -603,7 +603,7 @@ static void assert_refused(user_t *u, struct bufferevent *bev, int want) {
 
 static void test_refused_kinds(void **state) {
     (void)state;
-    int before = count_open_fds();
+    int before = quiet_fd_count();
     user_t u;
     user_open(&u, BEV_OPT_CLOSE_ON_FREE, EV_READ);
 
@@ -666,7 +666,7 @@ static void test_refused_kinds(void **state) {
 /* An OpenSSL bufferevent on a plain socket (no kernel TLS): SF_ENOKTLS. */
 static void test_refused_openssl_without_ktls(void **state) {
     (void)state;
-    int before = count_open_fds();
+    int before = quiet_fd_count();
     user_t u;
     user_open(&u, BEV_OPT_CLOSE_ON_FREE, EV_READ);
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());

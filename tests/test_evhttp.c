@@ -238,7 +238,7 @@ static int count_headers(const char *head, const char *name) {
 static void test_exact_bytes_and_headers(void **state) {
     (void)state;
     const uint64_t sizes[] = {0, 1, SF_SMALL_BODY_MAX + 1, 3 * MiB + 5};
-    int before = count_open_fds();
+    int before = quiet_fd_count();
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
         int fd = make_pattern_file(sizes[i], NULL);
         server_t s;
@@ -292,7 +292,7 @@ static void test_sparse_4_5_gib(void **state) {
 static void test_pipelined_keep_alive(void **state) {
     (void)state;
     const uint64_t size = 3 * MiB + 1;
-    int before = count_open_fds();
+    int before = quiet_fd_count();
     int fd = make_pattern_file(size, NULL);
     server_t s;
     server_open(&s, fd);
@@ -347,7 +347,7 @@ static void test_head_then_get(void **state) {
 
 static void test_client_leaves_mid_body(void **state) {
     (void)state;
-    int before = count_open_fds();
+    int before = quiet_fd_count();
     int fd = make_pattern_file(64 * MiB, NULL);
     server_t s;
     server_open(&s, fd);
@@ -419,7 +419,7 @@ static void test_truncated_mid_body_closes(void **state) {
  * sees EOF, nothing leaks. */
 static void test_evhttp_free_mid_body(void **state) {
     (void)state;
-    int before = count_open_fds();
+    int before = quiet_fd_count();
     int fd = make_pattern_file(16 * MiB, NULL);
     server_t s;
     server_open(&s, fd);
@@ -474,7 +474,7 @@ static struct bufferevent *limited_bev(struct event_base *base, void *arg) {
 static void test_refused_bufferevent_falls_back(void **state) {
     (void)state;
     const uint64_t size = 300 * 1000;
-    int before = count_open_fds();
+    int before = quiet_fd_count();
     int fd = make_pattern_file(size, NULL);
     struct timeval tick = {0, 100 * 1000};
     g_cfg = ev_token_bucket_cfg_new(1 << 24, 1 << 24, 1 << 24, 1 << 24, &tick);
