@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 
-from wrk_cell import run_cell, write_files
+from benchlib import cpu_seconds, free_port, run_cell, wait_port, write_files
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BINDING = os.path.join(os.path.dirname(HERE), "bindings", "python")
@@ -40,7 +40,6 @@ sys.path.insert(0, BINDING)
 SIZES = {"16k": 16 * 1024, "1m": 1 << 20, "64m": 64 << 20}
 CONTENDERS = ["uvicorn", "evsf-uvicorn", "aiohttp", "evsf-aiohttp"]
 PAIRS = [("evsf-uvicorn", "uvicorn"), ("evsf-aiohttp", "aiohttp")]
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 
@@ -85,28 +84,10 @@ def serve(kind: str, loop: str, work: str, port: int) -> None:
         web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=lambda *a: None)
 
 
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime (all threads)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_port(port: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"server did not start (exit {proc.returncode})")
-            time.sleep(0.02)
 
 
 def main() -> None:

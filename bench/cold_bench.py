@@ -37,6 +37,8 @@ import tempfile
 import threading
 import time
 
+from benchlib import free_port, wait_port
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 HTTPD = os.environ.get("EVSENDFILE_HTTPD", os.path.join(REPO, "build", "examples", "evsendfile-httpd"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -73,23 +75,8 @@ http {{
 """
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_port(port, proc, deadline=20):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            sys.exit("server exited early (rc %s)" % proc.returncode)
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit("server on port %d never accepted" % port)
 
 
 def nginx_has_aio_threads():

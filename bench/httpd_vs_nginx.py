@@ -40,6 +40,8 @@ import sys
 import tempfile
 import time
 
+from benchlib import free_port, wait_port
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 HTTPD = os.environ.get("EVSENDFILE_HTTPD", os.path.join(REPO, "build", "examples", "evsendfile-httpd"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -106,23 +108,8 @@ def num(x):
     return "%.0f" % x if x >= 100 else "%.3g" % x
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def wait_port(port, proc, deadline=20):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            sys.exit("server exited early (rc %s)" % proc.returncode)
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit("server on port %d never accepted" % port)
 
 
 def make_files(root):

@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 
+from benchlib import cpu_seconds, free_port
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 SERVER = os.environ.get("INTEGRATIONS_SERVER", os.path.join(REPO, "build", "bench", "integrations_server"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
@@ -59,10 +61,6 @@ def human(n):
     return "%d B" % n
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(name, root):
@@ -80,10 +78,6 @@ def start(name, root):
     sys.exit("%s never accepted" % name)
 
 
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
 
 
 def run(proc, port, size, conns, lua):

@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 
-from wrk_cell import run_cell, write_files
+from benchlib import run_cell, write_files
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "bindings", "python"))

@@ -1,11 +1,44 @@
-"""What the Python benchmarks share: test files, and one wrk cell with the
-server's CPU seconds around it (bench/python_bench.py, bench/asgi_bench.py)."""
+"""What the Python benchmarks in bench/ share: test files, servers on free
+ports, a process's CPU seconds, and one wrk cell with the server's CPU
+seconds around it."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
+import sys
+import time
 from typing import Callable
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen, deadline: float = 20) -> None:
+    """Until the server on `port` accepts; exits the benchmark if it died or never did."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            sys.exit("server exited early (rc %s)" % proc.returncode)
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit("server on port %d never accepted" % port)
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process, all of its threads."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
 
 # wrk prints bytes, requests, duration (us) and errors on one line we can parse.
 WRK_SCRIPT = """
