@@ -198,7 +198,8 @@ SF_EXTERN void sf_options_init(sf_options_t *opts);
  *    sf_job_free / sf_worker_cancel may be followed by close(fd) at once; a
  *    read in progress then finishes on the dup and nothing is called back
  *    (until it ends, the library holds two fds for it: the dup and the
- *    job's eventfd).  When a transfer completes, its fds are already closed.
+ *    job's eventfd).  When a transfer's done runs, its fds are already
+ *    closed; a stepped job's stay open until sf_job_free.
  *  - The holes of a sparse file are not in the page cache either: they go
  *    through the disk threads like cold pages (quickly: nothing is read).
  *  - The threads block every signal, are detached, idle when there is no
@@ -376,7 +377,9 @@ SF_EXTERN int sf_job_source_fd(const sf_job_t *job);
  * SF_STEP_SOURCE (the job's disk wake-up fd, an eventfd owned by the
  * library: never close or read it).  -1 for NULL. */
 SF_EXTERN int sf_job_wait_fd(const sf_job_t *job);
-/* Frees the job and closes a library-opened fd.  NULL is allowed. */
+/* Frees the job and closes a library-opened fd and the job's wake-up fd
+ * (both stay open until here, also after DONE or an error, so a loop can stop
+ * watching them first).  NULL is allowed. */
 SF_EXTERN void sf_job_free(sf_job_t *job);
 
 /*

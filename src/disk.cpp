@@ -201,6 +201,15 @@ extern "C" void evsf_disk_limits(int threads, int queue) {
     pthread_mutex_unlock(&g_pool.mu);
 }
 
+extern "C" int evsf_disk_pending(void) {
+    using evsf::g_pool;
+    pthread_mutex_lock(&g_pool.mu);
+    int n = g_pool.queued;
+    for (evsf::DiskRead *r : g_pool.in_hand) n += r != nullptr;
+    pthread_mutex_unlock(&g_pool.mu);
+    return n;
+}
+
 extern "C" int evsf_disk_threads(void) {
     using evsf::g_pool;
     pthread_mutex_lock(&g_pool.mu);

@@ -238,11 +238,18 @@ bool Job::idle_progressed() noexcept {
     return moved;
 }
 
+// The end of the transfer: done with the socket (uncorked, free for the next
+// job).  The fds a loop may still be watching -- a library-opened source,
+// the disk wake-up fd -- stay open until release(): the libevent driver
+// calls it after removing its events, a stepping caller by sf_job_free, so
+// no loop ever holds a closed (maybe already reused) fd number.
 void Job::finish(int result) noexcept {
     finished_ = true;
     result_ = result;
     if (!probe_) buf_.reset();
-    release();
+    if (corked_) set_cork(false);  // push whatever the cork still holds
+    if (claimed_) release_socket(sock_);
+    claimed_ = false;
 }
 
 bool Job::body_complete() const noexcept { return buf_pos_ == buf_len_ && (unread_ == 0 || eof_); }

@@ -42,9 +42,11 @@ public:
     // the socket writable again (Linux waits for a third of SO_SNDBUF).
     // Needs idle_timeout_ms: only then do steps note the queue's level.
     bool idle_progressed() noexcept;
-    // Lets go of everything outside this object before completion is
-    // reported: uncorks the socket, closes a library-opened source fd.
-    // After this the job never touches the socket again.
+    // Lets go of everything outside this object: uncorks the socket, lets
+    // go of it, closes a library-opened source fd and the disk reads' fds.
+    // A driver calls it once its events on those fds are removed, before
+    // reporting completion; ~Job calls it too.  After this the job never
+    // touches the socket again.
     void release() noexcept;
 
     // False when SF_NO_SENDFILE is in `flags`, env EVSENDFILE_NO_SENDFILE=1,

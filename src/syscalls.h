@@ -77,6 +77,10 @@ void evsf_syscalls_reset(void);
  * value.  Counts what is running: evsf_disk_threads() threads started. */
 void evsf_disk_limits(int threads, int queue);
 int evsf_disk_threads(void);
+/* Chunks the disk threads hold, queued or being read (also a cancelled
+ * transfer's: it ends on its own).  A test waits for 0 before it swaps table
+ * entries, which those threads read. */
+int evsf_disk_pending(void);
 #else
 /* The shipped libraries: the same table, const, so it lives in read-only
  * memory after relocation (no writable function pointers to overwrite).

@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <stddef.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -270,7 +271,17 @@ static void seam_clear(void) {
     __atomic_store_n(&g_fetch_returned, 0, __ATOMIC_SEQ_CST);
 }
 
+/* The disk threads read the table (fetch) and the counters: let what they
+ * hold finish before either changes (the pool's lock orders it for TSan). */
+static void wait_disk_idle(void) {
+    for (int i = 0; i < 1000 && evsf_disk_pending() != 0; i++) {
+        struct timespec t = {0, 10 * 1000 * 1000};
+        nanosleep(&t, NULL);
+    }
+}
+
 void seam_install(void) {
+    wait_disk_idle();
     evsf_syscalls_reset();
     g_real = evsf_sys;
     seam_clear();
@@ -294,6 +305,7 @@ void seam_install(void) {
 }
 
 void seam_uninstall(void) {
+    wait_disk_idle();
     evsf_syscalls_reset();
     seam_clear();
 }

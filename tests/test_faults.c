@@ -35,7 +35,9 @@
  *   tls       TCP with SF_TLS and no kernel TLS: refused (SF_ENOKTLS)
  *   step-path TCP, region->path, sendfile path (SF_FORCE_SENDFILE), driven by sf_job_new /
  *             sf_job_step and poll(2) (a foreign loop); "done" is the final
- *             step's answer, "after done" is what sf_job_free does
+ *             step's answer, "after done" is what sf_job_free does besides
+ *             closing the job's own files (kept open until then, so a loop
+ *             can stop watching them first)
  *   cold, cold-copy, cold-step  sendfile, copy and step-path with the
  *             page-cache probe (`resident`) answering "not resident": each
  *             16 KiB chunk is read in by a disk thread (`fetch`, through a
@@ -308,6 +310,7 @@ typedef struct done_state {
     int calls, status;
     uint64_t body_sent;
     int syscalls_at_done;
+    int own_closes; /* stepping: closes of the job's own files by sf_job_free */
     int sock, tcp, cork_at_done;
 } done_state_t;
 
@@ -344,7 +347,12 @@ static int run_stepped(int s, const sf_region_t *reg, const sf_options_t *o, don
             break;
         }
     }
+    int logged = seam.close.logged;
     sf_job_free(job);
+    /* sf_job_free closes the job's own files (a library-opened source, its
+     * wake-up fd): kept open until then so a loop can stop watching them
+     * first.  Those closes are not "after done"; anything on the socket is. */
+    for (int i = logged; i < seam.close.logged; i++) d->own_closes += seam.close.log[i].fd != s;
     return 0;
 }
 
@@ -469,7 +477,7 @@ static void run_case(const shape_t *sh, int ch, int err, int call, outcome_t *ou
     }
 
     int fds_before = count_open_fds();
-    done_state_t d = {0, 1, 0, 0, s, sh->tcp, -1};
+    done_state_t d = {0, 1, 0, 0, 0, s, sh->tcp, -1};
     int rc, done_ran;
     if (sh->step) {
         rc = run_stepped(s, &reg, &o, &d);
@@ -485,7 +493,7 @@ static void run_case(const shape_t *sh, int ch, int err, int call, outcome_t *ou
         done_ran = rc == 0 ? run_until(base, &d.calls) : 0;
         event_base_free(base);
     }
-    int after = total_calls() - (done_ran ? d.syscalls_at_done : total_calls());
+    int after = total_calls() - (done_ran ? d.syscalls_at_done + d.own_closes : total_calls());
     /* A chunk still being read in when the transfer ended finishes on the
      * disk thread's own fds, which it then closes: wait (bounded) for that. */
     for (int i = 0; sh->cold && i < 2000 && (seam_fetch_calls() != seam_fetch_returned() ||
