@@ -489,13 +489,16 @@ static void test_fork_child(void **state) {
 #ifdef EVSF_TSAN
     skip(); /* ThreadSanitizer cannot start threads in the child of a multi-threaded fork */
 #endif
+    /* Under memcheck the child's exit reports what the parent's threads left
+     * in it (their stacks, "possibly lost") and exits 99: tests/memcheck.sh
+     * says so with EVSF_MEMCHECK; the plain and sanitizer builds run it. */
+    if (getenv("EVSF_MEMCHECK") != NULL) skip();
     assert_true(evsf_disk_threads() >= 1); /* the parent's, from the tests above */
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         int code = 0;
         if (evsf_disk_threads() != 0) code |= 1;
-        struct event_base *base = event_base_new();
         int s, r;
         socketpair_nb(&s, &r);
         int fd = make_pattern_file(REGION, NULL);
@@ -503,10 +506,13 @@ static void test_fork_child(void **state) {
         done_rec_t d;
         reader_t rd = {.keep = 1};
         sf_region_t reg = {fd, NULL, 0, REGION};
-        (void)base;
         if (transfer_collect(s, r, &reg, NULL, &rd, &d) != 0 || d.status != 0) code |= 2;
         if (!wire_matches(rd.buf, rd.len, NULL, 0, REGION, NULL)) code |= 4;
         if (seam_fetch_calls() < 1 || evsf_disk_threads() < 1) code |= 8;
+        reader_free(&rd);
+        close(s);
+        close(r);
+        close(fd);
         files_cleanup();
         _exit(code);
     }
