@@ -49,6 +49,7 @@ build() { # target
     engine)
         objs=""
         for src in "$ROOT"/src/*.cpp; do
+            case $(basename "$src") in evhttp_*) continue ;; esac  # libevsendfile_evhttp, not the core
             o=$OUT/obj/$(basename "$src" .cpp).o
             $CXX $SAN $COMMON -std=c++17 -fvisibility=hidden -DEVSF_FAULT_SEAM -I"$ROOT/include" -I"$ROOT/src" $EVENT_CFLAGS \
                 -c "$src" -o "$o"
