@@ -1,6 +1,6 @@
 """What the Python benchmarks in bench/ share: test files, servers on free
-ports, a process's CPU seconds, and one wrk cell with the server's CPU
-seconds around it."""
+ports (nginx among them), a process's CPU seconds, and one wrk cell with the
+server's CPU seconds around it."""
 
 from __future__ import annotations
 
@@ -32,6 +32,47 @@ def wait_port(port: int, proc: subprocess.Popen, deadline: float = 20) -> None:
         except OSError:
             time.sleep(0.05)
     sys.exit("server on port %d never accepted" % port)
+
+
+# One nginx worker serving `root` on loopback, everything under `dir`;
+# `directives` are the contender's own (sendfile on/off, aio threads).
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+user root;
+pid {dir}/nginx-{name}.pid;
+error_log {dir}/error-{name}.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  {directives}
+  tcp_nopush on;
+  keepalive_requests 100000000;
+  keepalive_timeout 65;
+  default_type application/octet-stream;
+  client_body_temp_path {dir}/body-{name};
+  proxy_temp_path {dir}/proxy-{name};
+  fastcgi_temp_path {dir}/fastcgi-{name};
+  uwsgi_temp_path {dir}/uwsgi-{name};
+  scgi_temp_path {dir}/scgi-{name};
+  server {{
+    listen 127.0.0.1:{port} reuseport backlog=4096;
+    root {root};
+  }}
+}}
+"""
+
+
+def start_nginx(tmp: str, root: str, name: str, directives: str) -> tuple[subprocess.Popen, int]:
+    """nginx as contender `name` (config, pid and logs in `tmp`); returns it and its port once it accepts."""
+    port = free_port()
+    conf = os.path.join(tmp, "nginx-%s.conf" % name)
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(dir=tmp, name=name, port=port, root=root, directives=directives))
+    p = subprocess.Popen(["nginx", "-p", tmp, "-e", os.path.join(tmp, "error-%s.log" % name), "-c", conf],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    wait_port(port, p)
+    return p, port
 
 
 def cpu_seconds(pid: int) -> float:

@@ -37,7 +37,7 @@ import tempfile
 import threading
 import time
 
-from benchlib import free_port, wait_port
+from benchlib import free_port, start_nginx, wait_port
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 HTTPD = os.environ.get("EVSENDFILE_HTTPD", os.path.join(REPO, "build", "examples", "evsendfile-httpd"))
@@ -47,58 +47,20 @@ MANY = 8
 MANY_SIZE = 256 << 20
 IDLE_REQUESTS = 2000
 
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-user root;
-pid {dir}/nginx-{name}.pid;
-error_log {dir}/error-{name}.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  {aio}
-  keepalive_requests 100000000;
-  keepalive_timeout 65;
-  default_type application/octet-stream;
-  client_body_temp_path {dir}/body-{name};
-  proxy_temp_path {dir}/proxy-{name};
-  fastcgi_temp_path {dir}/fastcgi-{name};
-  uwsgi_temp_path {dir}/uwsgi-{name};
-  scgi_temp_path {dir}/scgi-{name};
-  server {{
-    listen 127.0.0.1:{port} reuseport backlog=4096;
-    root {root};
-  }}
-}}
-"""
-
-
-
-
-
-
 def nginx_has_aio_threads():
     r = subprocess.run(["nginx", "-V"], capture_output=True, text=True)
     return "--with-threads" in r.stderr + r.stdout
 
 
 def start_server(tmp, root, name):
-    port = free_port()
     if name.startswith("ours"):
+        port = free_port()
         extra = ["--disk-inline"] if name == "ours-inline" else []
         p = subprocess.Popen([HTTPD, "--threads", "1", *extra, "--listen", "127.0.0.1:%d" % port, root],
                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    else:
-        conf = os.path.join(tmp, "nginx-%s.conf" % name)
-        with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(dir=tmp, name=name, port=port, root=root,
-                                      aio="aio threads;" if name == "nginx-aio" else ""))
-        p = subprocess.Popen(["nginx", "-p", tmp, "-e", os.path.join(tmp, "error-%s.log" % name), "-c", conf],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    wait_port(port, p)
-    return p, port
+        wait_port(port, p)
+        return p, port
+    return start_nginx(tmp, root, name, "sendfile on;" + (" aio threads;" if name == "nginx-aio" else ""))
 
 
 def make_files(root):

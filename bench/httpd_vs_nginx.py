@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import free_port, wait_port
+from benchlib import free_port, start_nginx, wait_port
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 HTTPD = os.environ.get("EVSENDFILE_HTTPD", os.path.join(REPO, "build", "examples", "evsendfile-httpd"))
@@ -68,33 +68,6 @@ done = function(summary, latency, requests)
                          e.connect + e.read + e.write + e.status + e.timeout))
 end
 """
-
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-user root;
-pid {dir}/nginx-{name}.pid;
-error_log {dir}/error-{name}.log warn;
-events {{ worker_connections 4096; }}
-http {{
-  access_log off;
-  sendfile {sendfile};
-  tcp_nopush on;
-  keepalive_requests 100000000;
-  keepalive_timeout 65;
-  default_type application/octet-stream;
-  client_body_temp_path {dir}/body-{name};
-  proxy_temp_path {dir}/proxy-{name};
-  fastcgi_temp_path {dir}/fastcgi-{name};
-  uwsgi_temp_path {dir}/uwsgi-{name};
-  scgi_temp_path {dir}/scgi-{name};
-  server {{
-    listen 127.0.0.1:{port} reuseport backlog=4096;
-    root {root};
-  }}
-}}
-"""
-
 
 def human(n):
     for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
@@ -125,17 +98,6 @@ def make_files(root):
         with open(os.path.join(root, "f%d.bin" % size), "rb") as f:  # page cache warm
             while f.read(1 << 24):
                 pass
-
-
-def start_nginx(tmp, root, name, sendfile):
-    port = free_port()
-    conf = os.path.join(tmp, "nginx-%s.conf" % name)
-    with open(conf, "w") as f:
-        f.write(NGINX_CONF.format(dir=tmp, name=name, port=port, root=root, sendfile=sendfile))
-    p = subprocess.Popen(["nginx", "-p", tmp, "-e", os.path.join(tmp, "error-%s.log" % name), "-c", conf],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    wait_port(port, p)
-    return p, port
 
 
 def start_ours(root, *extra):
@@ -213,7 +175,7 @@ def main():
         procs.append(p)
         contenders["ours-copy"], pids["ours-copy"] = port, p.pid
         for name, sf in (("nginx-sf", "on"), ("nginx-copy", "off")):
-            p, port = start_nginx(tmp, root, name, sf)
+            p, port = start_nginx(tmp, root, name, "sendfile %s;" % sf)
             procs.append(p)
             contenders[name], pids[name] = port, p.pid
         names = list(contenders)
