@@ -2,7 +2,6 @@
 #include "worker.hpp"
 
 #include <event2/event.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,6 +11,7 @@
 #include <utility>
 
 #include "event_driver.hpp"
+#include "platform.hpp"
 
 namespace evsf {
 
@@ -32,15 +32,10 @@ int Worker::create(Worker **out) noexcept {
     void *mem = alloc_bytes(sizeof(Worker));
     if (mem == nullptr) return -ENOMEM;
     std::unique_ptr<Worker> w(new (mem) Worker());
-    if (pipe(w->wake_fds_) != 0) return -errno;
-    for (int fd : w->wake_fds_) {
-        int fl = fcntl(fd, F_GETFL);
-        if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)
-            return -errno;
-    }
+    if ((w->wake_fd_ = platform_notifier_new()) < 0) return -errno;
     w->base_ = event_base_new();
     if (!w->base_) return -ENOMEM;
-    w->wake_ev_ = event_new(w->base_, w->wake_fds_[0], EV_READ | EV_PERSIST, on_wake, w.get());
+    w->wake_ev_ = event_new(w->base_, w->wake_fd_, EV_READ | EV_PERSIST, on_wake, w.get());
     if (!w->wake_ev_ || event_add(w->wake_ev_, nullptr) != 0) return -ENOMEM;
     try {
         w->thread_ = std::thread([p = w.get()] { p->run(); });
@@ -65,8 +60,7 @@ Worker::~Worker() {
     }
     if (wake_ev_) event_free(wake_ev_);
     if (base_) event_base_free(base_);
-    for (int fd : wake_fds_)
-        if (fd >= 0) close(fd);
+    if (wake_fd_ >= 0) close(wake_fd_);
 }
 
 void Worker::run() noexcept {
@@ -77,12 +71,7 @@ void Worker::run() noexcept {
     event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY);
 }
 
-void Worker::wake() noexcept {
-    char b = 1;
-    while (write(wake_fds_[1], &b, 1) < 0 && errno == EINTR) {
-    }
-    // EAGAIN: the pipe is full of wake-ups already, which is just as good.
-}
+void Worker::wake() noexcept { platform_notify(wake_fd_); }
 
 int Worker::submit(std::unique_ptr<Job> job, sf_done_cb done, void *arg, uint64_t *ticket) {
     void *mem = alloc_bytes(sizeof(Live));
@@ -167,9 +156,7 @@ void Worker::unlink_running(Live *live) noexcept {
 
 void Worker::on_wake(evutil_socket_t fd, short, void *self) noexcept {
     Worker *w = static_cast<Worker *>(self);
-    char drain[64];
-    while (read(fd, drain, sizeof drain) > 0) {
-    }
+    platform_drain(fd);
     Live *starts, *cancels;
     bool stop;
     {

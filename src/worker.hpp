@@ -1,6 +1,7 @@
 // worker.hpp -- a libevent loop on a library-owned thread, fed through a
-// locked hand-off list and a wake-up pipe.  For callers whose own loop cannot
-// watch the socket (asyncio refuses add_writer on a transport's fd).
+// locked hand-off list and a wake-up fd (platform_notifier_new).  For
+// callers whose own loop cannot watch the socket (asyncio refuses
+// add_writer on a transport's fd).
 //
 // Everything that can fail (allocation, libevent's event set-up) happens on
 // the submitting thread, inside submit(), where it is a synchronous error;
@@ -59,7 +60,7 @@ private:
 
     struct event_base *base_ = nullptr;
     struct event *wake_ev_ = nullptr;
-    int wake_fds_[2] = {-1, -1};
+    int wake_fd_ = -1;  // platform_notifier_new(): the worker's wake-up
     std::thread thread_;
 
     std::mutex mu_;
