@@ -3,7 +3,8 @@
 //! writable.  No crates; poll is declared here (libc is not a dependency).
 //!
 //!   cargo run --offline --example poll_job -- FILE [ADDR]
-//! serves FILE once on ADDR, default 127.0.0.1:8080 (fetch it with `curl -s 127.0.0.1:8080 | wc -c`).
+//! serves FILE once on ADDR, default 127.0.0.1:8080 (fetch it with `curl -s 127.0.0.1:8080 | wc -c`);
+//! it prints the address it listens on first (ADDR may have port 0).  tests/examples.rs runs it.
 
 use std::io::Read;
 use std::net::TcpListener;
@@ -44,6 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let len = file.metadata()?.len();
     let addr = std::env::args().nth(2).unwrap_or_else(|| "127.0.0.1:8080".into());
     let listener = TcpListener::bind(addr)?;
+    println!("listening on {}", listener.local_addr()?);
     let (mut sock, peer) = listener.accept()?;
     let mut request = [0u8; 4096];
     let _ = sock.read(&mut request)?; // one read is enough for a demo

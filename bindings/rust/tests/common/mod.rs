@@ -2,13 +2,14 @@
 //! connections, a reader thread, a completion recorder, bounded loop runs.
 #![allow(dead_code)]
 
+mod files;
+#[allow(unused_imports)] // not every test uses every helper
+pub use files::*;
+
 use std::cell::Cell;
-use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -31,52 +32,6 @@ pub fn sendfile_disabled_by_env() -> bool {
 
 /// Generous guard so a broken test fails instead of hanging.
 pub const GUARD: Duration = Duration::from_secs(60);
-
-/// Bytes that differ from their neighbours and do not repeat every 256 bytes,
-/// so a shifted, duplicated or missing chunk shows up.
-pub fn pattern(len: usize) -> Vec<u8> {
-    (0..len as u64).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 ^ (i >> 20) as u8).collect()
-}
-
-/// A file in the temp dir, removed on drop.
-pub struct TempFile {
-    pub path: PathBuf,
-}
-
-impl TempFile {
-    fn fresh_path(tag: &str) -> PathBuf {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        std::env::temp_dir().join(format!("evsendfile-rs-{}-{n}-{tag}", std::process::id()))
-    }
-
-    pub fn with(data: &[u8]) -> TempFile {
-        let path = Self::fresh_path("data");
-        File::create(&path).unwrap().write_all(data).unwrap();
-        TempFile { path }
-    }
-
-    /// A sparse file of `len` zero bytes (cheap, even when large).
-    pub fn sparse(len: u64) -> TempFile {
-        let path = Self::fresh_path("sparse");
-        File::create(&path).unwrap().set_len(len).unwrap();
-        TempFile { path }
-    }
-
-    pub fn open(&self) -> File {
-        File::open(&self.path).unwrap()
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
 
 /// A connected loopback pair: (server side, non-blocking; client side, blocking).
 pub fn tcp_pair() -> (TcpStream, TcpStream) {

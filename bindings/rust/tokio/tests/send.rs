@@ -74,7 +74,7 @@ fn exact_bytes_multi_thread() {
 async fn huge_sparse<S: Stream, R: AsyncRead + Unpin + Send + 'static>(server: S, mut client: R) {
     const LEN: u64 = 4608 * 1024 * 1024;
     let marks = [0, 4096, (1 << 31) - 1, 1 << 31, (1 << 32) - 1, 1 << 32, (1 << 32) + 1, LEN - 1];
-    let file = TempFile::sparse(LEN, &marks);
+    let file = TempFile::sparse_marked(LEN, &marks);
     let f = file.open();
     let reader = tokio::spawn(async move {
         let mut buf = vec![0u8; 1 << 20];
@@ -167,7 +167,7 @@ fn pipe_source_waits_through_asyncfd() {
 
 async fn peer_resets<S: Stream>(server: S, client: impl AsyncRead + Unpin + Send + 'static) -> io::Error {
     default_sigpipe();
-    let file = TempFile::sparse(256 * 1024 * 1024, &[]);
+    let file = TempFile::sparse(256 * 1024 * 1024);
     // Reads a little, then closes with unread data pending: TCP resets, a Unix socket breaks.
     let reader = tokio::spawn(async move {
         let mut client = client;
@@ -225,7 +225,7 @@ fn truncated_file_ends_with_truncated_and_body_sent_is_what_arrived() {
 #[test]
 fn idle_timeout_option_and_tokio_timeout() {
     current_thread().block_on(async {
-        let file = TempFile::sparse(64 * 1024 * 1024, &[]);
+        let file = TempFile::sparse(64 * 1024 * 1024);
         let f = file.open();
         // A peer that never reads: the socket buffer fills and stays full.
         let (server, _client) = tcp_pair().await;
@@ -386,7 +386,7 @@ fn a_stalled_transfer_sleeps_instead_of_spinning() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         current_thread().block_on(async {
-            let file = TempFile::sparse(256 * 1024 * 1024, &[]);
+            let file = TempFile::sparse(256 * 1024 * 1024);
             let (server, _client) = tcp_pair().await;
             let polls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let opts = Options::new().idle_timeout(Duration::from_millis(300));

@@ -2,13 +2,13 @@
 //! Unix socket pairs, readers, runtimes, descriptor counts.
 #![allow(dead_code)]
 
-use std::fs::File;
-use std::io::Write;
+#[path = "../../../tests/common/files.rs"]
+mod files;
+#[allow(unused_imports)] // not every test uses every helper
+pub use files::*;
+
 use std::os::fd::AsRawFd;
 use std::os::raw::c_int;
-use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
@@ -16,54 +16,6 @@ use tokio::net::{TcpListener, TcpStream, UnixStream};
 
 /// Generous guard so a broken test fails instead of hanging.
 pub const GUARD: Duration = Duration::from_secs(120);
-
-/// Bytes that do not repeat every 256 bytes, so a shifted or missing chunk shows.
-pub fn pattern(len: usize) -> Vec<u8> {
-    (0..len as u64).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8 ^ (i >> 20) as u8).collect()
-}
-
-pub struct TempFile {
-    pub path: PathBuf,
-}
-
-impl TempFile {
-    fn fresh_path(tag: &str) -> PathBuf {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        std::env::temp_dir().join(format!("evsendfile-tokio-{}-{n}-{tag}", std::process::id()))
-    }
-
-    pub fn with(data: &[u8]) -> TempFile {
-        let path = Self::fresh_path("data");
-        File::create(&path).unwrap().write_all(data).unwrap();
-        TempFile { path }
-    }
-
-    /// A sparse file of `len` bytes, zero except for one byte (i % 251 + 1) at each of `marks`.
-    pub fn sparse(len: u64, marks: &[u64]) -> TempFile {
-        let path = Self::fresh_path("sparse");
-        let f = File::create(&path).unwrap();
-        f.set_len(len).unwrap();
-        for (i, &m) in marks.iter().enumerate() {
-            f.write_all_at(&[mark(i)], m).unwrap();
-        }
-        TempFile { path }
-    }
-
-    pub fn open(&self) -> File {
-        File::open(&self.path).unwrap()
-    }
-}
-
-pub fn mark(i: usize) -> u8 {
-    (i % 251 + 1) as u8
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
 
 pub async fn tcp_pair() -> (TcpStream, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
