@@ -5,6 +5,7 @@ server's CPU seconds around it."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -12,6 +13,22 @@ import time
 from typing import Callable
 
 TICK = os.sysconf("SC_CLK_TCK")
+
+
+def parse_size(s: str) -> int:
+    """'16K', '1M', '1G' or a byte count."""
+    m = re.fullmatch(r"(\d+)([KMG]?)", s.strip().upper())
+    if not m:
+        raise ValueError("not a size: %r" % s)
+    return int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2)]
+
+
+def human(n: int) -> str:
+    """A byte count as the tables print it: '16 KiB', '1 GiB', '100 B'."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return "%d %s" % (n >> shift, unit)
+    return "%d B" % n
 
 
 def free_port() -> int:
@@ -107,11 +124,11 @@ def write_files(work: str, sizes: dict[str, int], names: list[str]) -> str:
 
 
 def run_cell(url: str, clients: int, seconds: int, script: str,
-             server_cpu: Callable[[], float]) -> dict[str, float]:
+             server_cpu: Callable[[], float], threads: int = 1) -> dict[str, float]:
     """One wrk run: throughput (GB/s, requests/s) and server CPU seconds per GB."""
     cpu0 = server_cpu()
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{clients}", f"-d{seconds}s", "--timeout", "30s", "-s", script, url],
+        ["wrk", f"-t{threads}", f"-c{clients}", f"-d{seconds}s", "--timeout", "30s", "-s", script, url],
         capture_output=True, text=True, timeout=seconds + 120,
     ).stdout
     cpu1 = server_cpu()

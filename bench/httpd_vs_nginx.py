@@ -40,20 +40,13 @@ import sys
 import tempfile
 import time
 
-from benchlib import free_port, start_nginx, wait_port
+from benchlib import free_port, human, parse_size, start_nginx, wait_port
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 HTTPD = os.environ.get("EVSENDFILE_HTTPD", os.path.join(REPO, "build", "examples", "evsendfile-httpd"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 DURATION = int(os.environ.get("BENCH_DURATION", "3"))
 CONNS = [int(c) for c in os.environ.get("BENCH_CONNS", "1 32 512").split()]
-
-
-def parse_size(s):
-    m = re.fullmatch(r"(\d+)([KMG]?)", s.strip().upper())
-    return int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2)]
-
-
 SIZES = [1 << 10, 16 << 10, 256 << 10, 16 << 20]
 BIG = parse_size(os.environ.get("BENCH_BIG", "1G"))
 if BIG:
@@ -68,12 +61,6 @@ done = function(summary, latency, requests)
                          e.connect + e.read + e.write + e.status + e.timeout))
 end
 """
-
-def human(n):
-    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if n >= 1 << shift and n % (1 << shift) == 0:
-            return "%d %s" % (n >> shift, unit)
-    return "%d B" % n
 
 
 def num(x):

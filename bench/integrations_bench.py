@@ -4,7 +4,9 @@
 bench/integrations_server.c serves the same files five ways (see its top
 comment): evhttp-stock vs evhttp-sf (sf_evhttp_send_file), and the
 bufferevent servers bev-addfile (evbuffer_add_file) and bev-mmap (the same,
-sendfile disabled) vs bev-sf (sf_bufferevent_send).  Each contender is one
+sendfile disabled) vs bev-sf (sf_bufferevent_send); evhttp-sf and bev-sf run
+twice, once as shipped and once with EVSENDFILE_FORCE_SENDFILE=1 ("/sendfile"),
+because to a loopback peer the library copies by default.  Each contender is one
 server process, one thread; its CPU is read from /proc/PID/stat around each
 wrk run.  Contenders are interleaved (order rotated each round); the tables
 give medians, and the ratios are medians of per-round ratios.
@@ -19,80 +21,55 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
-from benchlib import cpu_seconds, free_port
+from benchlib import cpu_seconds, free_port, human, parse_size, run_cell, wait_port, write_files
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 SERVER = os.environ.get("INTEGRATIONS_SERVER", os.path.join(REPO, "build", "bench", "integrations_server"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 DURATION = int(os.environ.get("BENCH_DURATION", "3"))
 CONNS = [int(c) for c in os.environ.get("BENCH_CONNS", "1 32").split()]
-NAMES = ["evhttp-stock", "evhttp-sf", "bev-addfile", "bev-mmap", "bev-sf"]
-PAIRS = [("evhttp-sf", "evhttp-stock"), ("bev-sf", "bev-addfile"), ("bev-sf", "bev-mmap")]
-TICK = os.sysconf("SC_CLK_TCK")
-
-WRK_LUA = """
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %d %d %d %d\\n", summary.requests, summary.bytes, summary.duration,
-                         e.connect + e.read + e.write + e.status + e.timeout))
-end
-"""
-
-
-def parse_size(s):
-    m = re.fullmatch(r"(\d+)([KMG]?)", s.strip().upper())
-    return int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2)]
-
-
+# Contender -> (integrations_server mode, extra environment).  The "/sendfile" ones are the same
+# servers with the library told to use sendfile(2) whatever the peer (EVSENDFILE_FORCE_SENDFILE):
+# to a loopback peer the library copies by default, which costs the sender CPU that sendfile
+# leaves to the receiver (bench/RESULTS.md, "Sendfile or copy, per peer").
+CONTENDERS = {
+    "evhttp-stock": ("evhttp-stock", {}),
+    "evhttp-sf": ("evhttp-sf", {}),
+    "evhttp-sf/sendfile": ("evhttp-sf", {"EVSENDFILE_FORCE_SENDFILE": "1"}),
+    "bev-addfile": ("bev-addfile", {}),
+    "bev-mmap": ("bev-mmap", {}),
+    "bev-sf": ("bev-sf", {}),
+    "bev-sf/sendfile": ("bev-sf", {"EVSENDFILE_FORCE_SENDFILE": "1"}),
+}
+NAMES = list(CONTENDERS)
+PAIRS = [("evhttp-sf", "evhttp-stock"), ("evhttp-sf/sendfile", "evhttp-stock"),
+         ("bev-sf", "bev-addfile"), ("bev-sf/sendfile", "bev-addfile"), ("bev-sf", "bev-mmap")]
 SIZES = [parse_size(s) for s in os.environ.get("BENCH_SIZES", "16K 1M 64M").split()]
 
 
-def human(n):
-    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if n >= 1 << shift and n % (1 << shift) == 0:
-            return "%d %s" % (n >> shift, unit)
-    return "%d B" % n
-
-
-
-
 def start(name, root):
+    mode, env = CONTENDERS[name]
     port = free_port()
-    p = subprocess.Popen([SERVER, name, root, str(port)])
-    end = time.monotonic() + 20
-    while time.monotonic() < end:
-        if p.poll() is not None:
-            sys.exit("%s exited early" % name)
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return p, port
-        except OSError:
-            time.sleep(0.05)
-    sys.exit("%s never accepted" % name)
+    p = subprocess.Popen([SERVER, mode, root, str(port)], env={**os.environ, **env})
+    wait_port(port, p)
+    return p, port
 
 
+def run(proc, port, size, conns, script):
+    r = run_cell("http://127.0.0.1:%d/f%d.bin" % (port, size), conns, DURATION, script,
+                 lambda: cpu_seconds(proc.pid), threads=1 if conns == 1 else 2)
+    return r["gbps"], r["cpu_per_gb"], r["errors"]
 
 
-def run(proc, port, size, conns, lua):
-    threads = 1 if conns == 1 else 2
-    c0 = cpu_seconds(proc.pid)
-    r = subprocess.run(["wrk", "-t%d" % threads, "-c%d" % conns, "-d%ds" % DURATION, "--timeout", "10s",
-                        "-s", lua, "http://127.0.0.1:%d/f%d.bin" % (port, size)],
-                       capture_output=True, text=True, timeout=DURATION + 60)
-    cpu = cpu_seconds(proc.pid) - c0
-    m = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+)", r.stdout)
-    if not m:
-        sys.exit("wrk failed: " + r.stdout + r.stderr)
-    reqs, nbytes, usec, errors = map(int, m.groups())
-    gbs = nbytes / (usec / 1e6) / 1e9
-    return gbs, (cpu / (nbytes / 1e9) if nbytes else float("nan")), errors
+def median_ratio(pairs):
+    """Median of per-round ratios x / y, or nan when no round has a y (e.g. CPU under a clock tick)."""
+    ratios = [x / y for x, y in pairs if y]
+    return statistics.median(ratios) if ratios else float("nan")
 
 
 def main():
@@ -102,14 +79,8 @@ def main():
     tmp = tempfile.mkdtemp(prefix="evsf-integ-")
     procs = {}
     try:
-        chunk = os.urandom(1 << 20)
-        for size in SIZES:
-            with open(os.path.join(tmp, "f%d.bin" % size), "wb") as f:
-                for off in range(0, size, len(chunk)):
-                    f.write(chunk[:min(len(chunk), size - off)])
-        lua = os.path.join(tmp, "report.lua")
-        with open(lua, "w") as f:
-            f.write(WRK_LUA)
+        files = {"f%d.bin" % size: size for size in SIZES}
+        lua = write_files(tmp, files, list(files))
         for name in NAMES:
             procs[name] = start(name, tmp)
         for name in NAMES:  # warm-up (page cache, allocators), not recorded
@@ -136,11 +107,11 @@ def main():
                 cols = ["%.2f (%.2f)" % (cell(n, 0), cell(n, 1)) for n in NAMES]
                 for a, b in PAIRS:
                     ra, rb = res[(size, conns, a)], res[(size, conns, b)]
-                    tput = statistics.median(x[0] / y[0] for x, y in zip(ra, rb) if y[0])
-                    cpu = statistics.median(x[1] / y[1] for x, y in zip(ra, rb) if y[1])
+                    tput = median_ratio((x[0], y[0]) for x, y in zip(ra, rb))
+                    cpu = median_ratio((x[1], y[1]) for x, y in zip(ra, rb))
                     cols.append("**%.2f**, %.2f" % (tput, cpu))
                 lines.append("| %s | %d | %s |" % (human(size), conns, " | ".join(cols)))
-        text = "\n".join(lines) + "\n\n%d rounds x %d s per run (wrk -t1 at 1 connection, -t2 otherwise); " \
+        text = "\n".join(lines) + "\n\n%d rounds x %d s per run (wrk -t1 at 1 connection, -t2 otherwise; CPU s/GB is the server process's); " \
             "ratios are medians of per-round ratios; wrk errors: %s\n" % (
                 ROUNDS, DURATION, ", ".join("%s %d" % kv for kv in errors.items()))
         print(text)
