@@ -14,13 +14,15 @@ per-round ratios evsf-X / X (throughput: >1 is better; CPU per GB: <1 is better)
 
     EVSENDFILE_LIBRARY=$PWD/build/libevsendfile.so.2 /usr/bin/python3 bench/asgi_bench.py
 
-Shrink it with EVSF_BENCH_ROUNDS (default 3), EVSF_BENCH_SECONDS (per cell,
+EVSF_BENCH_CSV=FILE also writes every round's cell as a CSV row (bench/plot_asgi.py
+draws bench/asgi.png from it).  Shrink it with EVSF_BENCH_ROUNDS (default 3), EVSF_BENCH_SECONDS (per cell,
 default 2), EVSF_BENCH_SIZES (16k,1m,64m), EVSF_BENCH_CLIENTS (1,32),
 EVSF_BENCH_LOOPS (asyncio,uvloop).
 """
 
 from __future__ import annotations
 
+import csv
 import os
 import platform
 import shutil
@@ -114,6 +116,8 @@ def main() -> None:
     print(f"# rounds={rounds} seconds/cell={seconds} sizes={sizes} clients={clients} loops={loops}")
     procs: dict[tuple[str, str], tuple[subprocess.Popen, int]] = {}
     env = dict(os.environ, PYTHONPATH=BINDING)
+    csv_path = os.environ.get("EVSF_BENCH_CSV")
+    csv_file = open(csv_path, "w", newline="") if csv_path else None
     try:
         for loop in loops:
             for c in CONTENDERS:
@@ -122,6 +126,9 @@ def main() -> None:
                 procs[(c, loop)] = (p, port)
                 wait_port(port, p)
         results: dict[tuple[str, str, int, str], list[dict[str, float]]] = {}
+        rows = csv.writer(csv_file) if csv_file else None
+        if rows:
+            rows.writerow(["round", "loop", "size", "conns", "contender", "gbps", "rps", "cpu_per_gb", "errors"])
         cell = 0
         for r in range(rounds):
             for loop in loops:
@@ -133,11 +140,16 @@ def main() -> None:
                             p, port = procs[(c, loop)]
                             res = run_cell(f"http://127.0.0.1:{port}/{s}", n, seconds, script, lambda: cpu_seconds(p.pid))
                             results.setdefault((loop, s, n, c), []).append(res)
+                            if rows:
+                                rows.writerow([r + 1, loop, s, n, c, res["gbps"], res["rps"], res["cpu_per_gb"],
+                                               res["errors"]])
                             print(f"round {r + 1} {loop:7} {s:>4} x{n:<3} {c:<13} {res['gbps']:7.3f} GB/s "
                                   f"{res['rps']:8.0f} req/s {res['cpu_per_gb']:7.3f} cpu-s/GB err={res['errors']}",
                                   flush=True)
         report(results, loops, sizes, clients, rounds)
     finally:
+        if csv_file:
+            csv_file.close()
         for p, _ in procs.values():
             p.terminate()
             p.wait()

@@ -5,7 +5,7 @@ CSV that `core_bench --csv FILE` writes (medians over the rounds).
     build/bench/core_bench --csv /tmp/core_bench.csv
     /usr/bin/python3 bench/plot.py /tmp/core_bench.csv bench/throughput.png
 
-Needs python3-matplotlib (Debian package).
+Needs python3-matplotlib (`.ci/install-deps --bench`).
 """
 import csv
 import statistics
