@@ -44,12 +44,12 @@ struct event_base;
  * and their tests compare their package versions with it.  The major number
  * is the SONAME's (libevsendfile.so.2). */
 #define SF_VERSION_MAJOR 2
-#define SF_VERSION_MINOR 0
+#define SF_VERSION_MINOR 1
 #define SF_VERSION_PATCH 0
 
 /* (major << 16) | (minor << 8) | patch of the library actually loaded. */
 SF_EXTERN unsigned sf_version(void);
-/* "2.0.0"; a static string.  (Not "sf_version_string": libsndfile exports
+/* "2.1.0"; a static string.  (Not "sf_version_string": libsndfile exports
  * that name, and a process may load both libraries.) */
 SF_EXTERN const char *sf_version_text(void);
 
@@ -83,7 +83,7 @@ typedef struct sf_region {
 /*
  * Which sources are accepted:
  *  - regular files: the size is read ONCE, with fstat on the very fd that is
- *    read (no stat-then-open race).  offset > size is -ERANGE; an explicit
+ *    read (no stat-then-open race), or handed in (SF_KNOWN_SIZE).  offset > size is -ERANGE; an explicit
  *    count past the end is -ERANGE; SF_COUNT_TO_EOF means "size - offset".
  *    If the file shrinks during the transfer, the transfer ends with
  *    SF_ETRUNCATED and body_sent tells how much of the region got out.
@@ -126,6 +126,15 @@ typedef struct sf_region {
  * file blocks it for as long as the disk takes (the behaviour before 2.1).
  * See "Cold files" below for the default. */
 #define SF_DISK_INLINE 0x20u
+/* The caller has fstat'ed region->fd (its own fd, a regular file) and hands
+ * in st_size as opts->file_size; the library then skips its own fstat, one
+ * syscall of the seven a small response costs a server that opens, fstats
+ * (for Content-Length), reads and writes.  The region's rules below apply to
+ * that size.  With region->fd == -1 (a path): -EINVAL.  A false size
+ * corrupts nothing: a file shorter than claimed ends in SF_ETRUNCATED, a
+ * longer one is cut at the size given; a source that is not a regular file
+ * fails in done. */
+#define SF_KNOWN_SIZE 0x40u
 
 /* Defaults, each the winner of bench/core_bench runs (the figures and why:
  * bench/RESULTS.md, "The defaults and why").  SF_SMALL_BODY_MAX is also the
@@ -145,7 +154,9 @@ typedef struct sf_options {
                                           * Progress: a write, or bytes leaving the send queue (a peer
                                           * that keeps reading slowly is never cut; one that stops is) */
     unsigned            flags;           /* SF_NO_SENDFILE, SF_TLS, SF_NO_CORK, SF_TRUSTED,
-                                          * SF_FORCE_SENDFILE, SF_DISK_INLINE */
+                                          * SF_FORCE_SENDFILE, SF_DISK_INLINE, SF_KNOWN_SIZE */
+    /* Since 2.1 (a caller built against 2.0.x passes a smaller struct_size; fields it lacks read as 0): */
+    uint64_t            file_size;       /* with SF_KNOWN_SIZE: region->fd's size (st_size) */
 } sf_options_t;
 
 /* Fills *opts with the defaults and the right struct_size. */

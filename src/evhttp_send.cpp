@@ -80,13 +80,13 @@ void on_later(evutil_socket_t, short, void *arg) {
     finish(r, nullptr, r->head_only || queued == r->count ? 0 : -ENOMEM, queued);
 }
 
-// The region's length, from the very fd that will be read.
-int region_length(int fd, const sf_region_t *region, uint64_t *count) {
+// The region's length, from the very fd that will be read, and the file's size.
+int region_length(int fd, const sf_region_t *region, uint64_t *count, uint64_t *size_out) {
     struct stat st;
     if (fstat(fd, &st) != 0) return -errno;
     if (S_ISDIR(st.st_mode)) return -EISDIR;
     if (!S_ISREG(st.st_mode)) return -EINVAL;
-    uint64_t size = static_cast<uint64_t>(st.st_size);
+    uint64_t size = *size_out = static_cast<uint64_t>(st.st_size);
     if (region->offset > size) return -ERANGE;
     if (region->count == SF_COUNT_TO_EOF) {
         *count = size - region->offset;
@@ -113,8 +113,8 @@ int send_file(struct evhttp_request *req, int code, const char *reason, const sf
         fd = own_fd = open(region->path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) return -errno;
     }
-    uint64_t count = 0;
-    int err = region_length(fd, region, &count);
+    uint64_t count = 0, size = 0;
+    int err = region_length(fd, region, &count, &size);
     Reply *r = err == 0 ? new (std::nothrow) Reply{req, done, arg, own_fd, -1, false, region->offset, count} : nullptr;
     if (r == nullptr) {
         if (own_fd >= 0) close(own_fd);
@@ -140,6 +140,8 @@ int send_file(struct evhttp_request *req, int code, const char *reason, const sf
         sf_options_init(&o);
         if (opts != nullptr) std::memcpy(&o, opts, std::min(opts->struct_size, sizeof o));
         o.struct_size = sizeof o;
+        o.flags |= SF_KNOWN_SIZE;  // fstat'ed above: the engine need not ask again
+        o.file_size = size;
         struct iovec iov;
         if (took_head) {
             head.resize(evbuffer_get_length(out));

@@ -161,7 +161,9 @@ int Job::create(int sock, const sf_region_t *region, const sf_options_t *user_op
     job->is_tcp_ = is_tcp;
     if ((err = claim_socket(sock)) != 0) return err;  // another job is on this socket
     job->claimed_ = true;
-    if ((err = job->src_.open(*region, !(opts.flags & SF_TRUSTED))) != 0) return err;
+    if ((err = job->src_.open(*region, !(opts.flags & SF_TRUSTED),
+                              opts.flags & SF_KNOWN_SIZE ? &opts.file_size : nullptr)) != 0)
+        return err;
 
     job->next_offset_ = job->src_.offset();
     job->unread_ = job->src_.count();

@@ -56,12 +56,12 @@ void Source::close() {
     fd_ = -1;
 }
 
-int Source::open(const sf_region_t &region, bool check_fd) {
+int Source::open(const sf_region_t &region, bool check_fd, const uint64_t *known_size) {
     close();
     int fd = region.fd;
     bool owned = false;
     if (fd < 0) {
-        if (fd != -1 || region.path == nullptr) return -EINVAL;
+        if (fd != -1 || region.path == nullptr || known_size != nullptr) return -EINVAL;
         do {
             fd = evsf_sys.open(region.path, O_RDONLY | O_CLOEXEC | O_NOCTTY, 0);
         } while (fd < 0 && errno == EINTR);
@@ -73,7 +73,10 @@ int Source::open(const sf_region_t &region, bool check_fd) {
     owned_ = owned;
 
     struct stat st;
-    if (evsf_sys.fstat(fd, &st) != 0) {
+    if (known_size != nullptr) {  // the caller's fstat: a regular file of this size
+        st = {};
+        st.st_mode = S_IFREG;
+    } else if (evsf_sys.fstat(fd, &st) != 0) {
         int err = -errno;
         close();
         return err;
@@ -93,9 +96,9 @@ int Source::open(const sf_region_t &region, bool check_fd) {
     }
 
     offset_ = region.offset;
-    if (S_ISREG(st.st_mode) && !platform_size_is_unreliable(fd, st)) {
+    if (S_ISREG(st.st_mode) && (known_size != nullptr || !platform_size_is_unreliable(fd, st))) {
         kind_ = SourceKind::Regular;
-        uint64_t size = static_cast<uint64_t>(st.st_size);
+        uint64_t size = known_size != nullptr ? *known_size : static_cast<uint64_t>(st.st_size);
         if (region.offset > size) {
             err = -ERANGE;
         } else if (region.count == SF_COUNT_TO_EOF) {

@@ -30,8 +30,9 @@ public:
     // SF_COUNT_TO_EOF for a stream whose length is only known at EOF.
     // Returns 0 or a negative error; on error nothing stays open.
     // check_fd false (SF_TRUSTED): a caller-owned fd is not asked whether it
-    // is open for reading.
-    int open(const sf_region_t &region, bool check_fd = true);
+    // is open for reading.  known_size (SF_KNOWN_SIZE): the caller's fstat
+    // says region.fd is a regular file of *known_size bytes; no fstat here.
+    int open(const sf_region_t &region, bool check_fd = true, const uint64_t *known_size = nullptr);
 
     // Closes a library-opened fd now (idempotent).
     void close();

@@ -450,6 +450,77 @@ static void test_trusted_write_only_file_fails_in_done(void **state) {
     unlink(path);
 }
 
+/* SF_KNOWN_SIZE: the caller's size stands in for the library's fstat.  The
+ * true size gives the same bytes with no fstat at all; a smaller one cuts
+ * the region there (and bounds offset and count); a larger one ends in
+ * SF_ETRUNCATED with what the file had; a path region is refused. */
+static void known_size_case(uint64_t file_len, uint64_t claimed, uint64_t off, uint64_t count,
+                            int want_status, uint64_t want_body) {
+    int fd = make_pattern_file(file_len, NULL);
+    int s, r;
+    tcp_pair(&s, &r);
+    struct iovec hv, tv;
+    sf_options_t o;
+    opts_with(&o, &hv, HEAD, &tv, TAIL);
+    o.flags = SF_TRUSTED | SF_KNOWN_SIZE;
+    o.file_size = claimed;
+    sf_region_t reg = {fd, NULL, off, count};
+    seam_install();
+    reader_t rd = {.keep = 1};
+    done_rec_t d;
+    assert_int_equal(transfer_collect(s, r, &reg, &o, &rd, &d), 0);
+    assert_int_equal(seam.fstat.calls, 0);
+    seam_uninstall();
+    assert_int_equal(d.calls, 1);
+    assert_int_equal(d.status, want_status);
+    assert_true(d.body_sent == want_body);
+    if (want_status == 0) assert_true(wire_matches(rd.buf, rd.len, HEAD, off, want_body, TAIL));
+    else assert_true(wire_matches(rd.buf, rd.len, HEAD, off, want_body, NULL));
+    reader_free(&rd);
+    close(s);
+    close(r);
+    close(fd);
+}
+
+static void test_known_size_skips_fstat(void **state) {
+    (void)state;
+    const uint64_t sizes[] = {4096, 3 * MiB};
+    for (int i = 0; i < 2; i++) {
+        /* the truth: every byte, no fstat */
+        known_size_case(sizes[i], sizes[i], 5, SF_COUNT_TO_EOF, 0, sizes[i] - 5);
+        known_size_case(sizes[i], sizes[i], 5, 1000, 0, 1000);
+        /* smaller than the file: to-EOF ends at the size given */
+        known_size_case(sizes[i] + 999, sizes[i], 5, SF_COUNT_TO_EOF, 0, sizes[i] - 5);
+        /* larger than the file: the file's bytes, then SF_ETRUNCATED */
+        known_size_case(sizes[i], sizes[i] + 999, 5, SF_COUNT_TO_EOF, SF_ETRUNCATED, sizes[i] - 5);
+    }
+}
+
+static void test_known_size_bounds_and_refusals(void **state) {
+    (void)state;
+    char path[4096];
+    int fd = make_pattern_file(100000, path);
+    int s, r;
+    tcp_pair(&s, &r);
+    struct event_base *base = event_base_new();
+    sf_options_t o;
+    sf_options_init(&o);
+    o.flags = SF_KNOWN_SIZE;
+    o.file_size = 5000;
+    done_rec_t d = {0};
+    sf_region_t past_end = {fd, NULL, 5001, SF_COUNT_TO_EOF}, too_long = {fd, NULL, 10, 4991};
+    assert_int_equal(sf_send_async(base, s, &past_end, &o, record_done, &d, NULL), -ERANGE);
+    assert_int_equal(sf_send_async(base, s, &too_long, &o, record_done, &d, NULL), -ERANGE);
+    sf_region_t by_path = {-1, path, 0, SF_COUNT_TO_EOF};
+    assert_int_equal(sf_send_async(base, s, &by_path, &o, record_done, &d, NULL), -EINVAL);
+    assert_int_equal(d.calls, 0);
+    event_base_free(base);
+    close(s);
+    close(r);
+    close(fd);
+    unlink(path);
+}
+
 /* Head and tail far larger than the socket buffer, around small and large
  * bodies: every partial write of the head / the one writev must resume at
  * the right byte. */
@@ -564,6 +635,8 @@ int main(void) {
         cmocka_unit_test_teardown(test_head_alone_needs_no_cork, teardown),
         cmocka_unit_test_teardown(test_trusted_skips_the_checks, teardown),
         cmocka_unit_test_teardown(test_trusted_write_only_file_fails_in_done, teardown),
+        cmocka_unit_test_teardown(test_known_size_skips_fstat, teardown),
+        cmocka_unit_test_teardown(test_known_size_bounds_and_refusals, teardown),
         cmocka_unit_test_teardown(test_caller_cork_left_alone, teardown),
         cmocka_unit_test_teardown(test_large_head_and_tail, teardown),
         cmocka_unit_test_teardown(test_next_response_from_done, teardown),

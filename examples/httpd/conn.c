@@ -146,8 +146,8 @@ void conn_stop(struct conn *c) {
     if (c->state != C_SEND) conn_close(c); /* a send finishes first; conn_keep_alive() now says no */
 }
 
-int conn_send(struct conn *c, const char *head, size_t head_len, int fd, uint64_t off, uint64_t count,
-              const char *tail, size_t tail_len) {
+int conn_send(struct conn *c, const char *head, size_t head_len, int fd, uint64_t fd_size, uint64_t off,
+              uint64_t count, const char *tail, size_t tail_len) {
     struct iovec hv = {(void *)head, head_len}, tv = {(void *)tail, tail_len};
     sf_options_t o;
     sf_options_init(&o);
@@ -157,8 +157,10 @@ int conn_send(struct conn *c, const char *head, size_t head_len, int fd, uint64_
     o.tail_count = tail_len ? 1 : 0;
     o.idle_timeout_ms = g_cfg.send_timeout_ms;
     /* Both fds are ours: the listener made the socket non-blocking, path_open
-     * opened the file O_RDONLY.  Spares three syscalls per response. */
-    o.flags = SF_TRUSTED;
+     * opened the file O_RDONLY (three syscalls spared per response), and
+     * respond() has fstat'ed it (one more). */
+    o.flags = SF_TRUSTED | SF_KNOWN_SIZE;
+    o.file_size = fd_size;
     if (g_cfg.no_sendfile) o.flags |= SF_NO_SENDFILE;
     if (g_cfg.force_sendfile) o.flags |= SF_FORCE_SENDFILE;
     if (g_cfg.disk_inline) o.flags |= SF_DISK_INLINE;

@@ -89,8 +89,9 @@ int  conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen);
 void conn_close(struct conn *c);
 void conn_stop(struct conn *c); /* graceful stop: close when idle, finish a send first */
 struct conn *conn_next(struct conn *c);
-/* Sends head, then [off, off+count) of fd, then tail; done continues the conn. */
-int  conn_send(struct conn *c, const char *head, size_t head_len, int fd, uint64_t off,
+/* Sends head, then [off, off+count) of fd (a regular file of fd_size bytes, as
+ * fstat said), then tail; done continues the conn. */
+int  conn_send(struct conn *c, const char *head, size_t head_len, int fd, uint64_t fd_size, uint64_t off,
                uint64_t count, const char *tail, size_t tail_len);
 struct response *conn_response(struct conn *c);
 struct worker   *conn_worker(struct conn *c);

@@ -179,7 +179,7 @@ static int send_simple(struct conn *c, int status, int minor, const char *extra)
     add(&h, "\r\n");
     if (status != 304 && !rs->head_only) add(&h, "%s", body);
     if (h.overflow) return -1; /* a cut head would desynchronise the stream: close instead */
-    return conn_send(c, h.b, h.n, g_cfg.empty_fd, 0, 0, NULL, 0);
+    return conn_send(c, h.b, h.n, g_cfg.empty_fd, 0, 0, 0, NULL, 0);
 }
 
 int respond_error(struct conn *c, int status) {
@@ -388,7 +388,7 @@ int respond(struct conn *c, const struct request *req) {
     }
     if (head) off = count = 0;
     if (h.overflow) return -1;
-    return conn_send(c, h.b, h.n, rs->fd, off, count, NULL, 0);
+    return conn_send(c, h.b, h.n, rs->fd, rs->size, off, count, NULL, 0);
 }
 
 int respond_next_part(struct conn *c) {
@@ -400,7 +400,7 @@ int respond_next_part(struct conn *c) {
     size_t tn = i == rs->nparts - 1 ? range_closing(tail, sizeof tail, rs->boundary) : 0;
     if (hn >= sizeof head || tn >= sizeof tail) return -1; /* cut framing: close, never send it */
     uint64_t count = rs->parts[i].last - rs->parts[i].first + 1;
-    int r = conn_send(c, head, hn, rs->fd, rs->parts[i].first, count, tail, tn);
+    int r = conn_send(c, head, hn, rs->fd, rs->size, rs->parts[i].first, count, tail, tn);
     return r < 0 ? r : 1;
 }
 

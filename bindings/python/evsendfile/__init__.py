@@ -19,7 +19,7 @@ __all__ = [
 
 
 def library_version() -> str:
-    """Version string of the loaded libevsendfile ("2.0.0")."""
+    """Version string of the loaded libevsendfile ("2.1.0")."""
     from ._ffi import ffi
 
     return ffi.string(_lib.sf_version_text()).decode("ascii")

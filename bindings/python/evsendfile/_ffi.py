@@ -42,6 +42,7 @@ ffi.cdef(
         uint64_t            max_chunk;
         uint32_t            idle_timeout_ms;
         unsigned            flags;
+        uint64_t            file_size;
     } sf_options_t;
 
     void sf_options_init(sf_options_t *opts);
@@ -88,6 +89,7 @@ SF_NO_CORK = 0x4
 SF_TRUSTED = 0x8
 SF_FORCE_SENDFILE = 0x10
 SF_DISK_INLINE = 0x20
+SF_KNOWN_SIZE = 0x40
 
 
 loaded_from = ""  # which candidate was loaded, for diagnostics

@@ -61,7 +61,7 @@ def test_wheel_bundles_the_library_and_serves(tmp_path):
     )
     site = subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_path('platlib'))"],
                           check=True, capture_output=True, text=True).stdout.strip()
-    with open(os.path.join(site, "evsendfile-2.0.0.dist-info", "WHEEL")) as f:
+    with open(os.path.join(site, "evsendfile-2.1.0.dist-info", "WHEEL")) as f:
         tags = [line.split(": ", 1)[1].strip() for line in f if line.startswith("Tag: ")]
     assert tags and not any(t.endswith("-none-any") for t in tags), tags
     bundled = os.path.join(site, "evsendfile", "libevsendfile.so.2")

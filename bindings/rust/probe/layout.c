@@ -37,6 +37,7 @@ int main(void) {
     OFFSET(sf_options_t, max_chunk);
     OFFSET(sf_options_t, idle_timeout_ms);
     OFFSET(sf_options_t, flags);
+    OFFSET(sf_options_t, file_size);
 
     SIZE(iovec);
     OFFSET(iovec, iov_base);
@@ -60,6 +61,7 @@ int main(void) {
     UNSIGNED(SF_TRUSTED);
     UNSIGNED(SF_FORCE_SENDFILE);
     UNSIGNED(SF_DISK_INLINE);
+    UNSIGNED(SF_KNOWN_SIZE);
     UNSIGNED(SF_DEFAULT_MAX_CHUNK);
     UNSIGNED(SF_SMALL_BODY_MAX);
     UNSIGNED(SF_COPY_BUFFER_SIZE);

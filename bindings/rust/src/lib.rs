@@ -104,7 +104,7 @@ pub fn can_use<S: AsRawFd + ?Sized>(socket: &S) -> io::Result<bool> {
     Ok(rc == 1)
 }
 
-/// The version of the C library actually loaded, e.g. `"2.0.0"`.
+/// The version of the C library actually loaded, e.g. `"2.1.0"`.
 pub fn version() -> &'static str {
     // SAFETY: sf_version_text returns a static NUL-terminated string.
     let s = unsafe { CStr::from_ptr(sys::sf_version_text()) };

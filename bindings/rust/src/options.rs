@@ -111,6 +111,7 @@ impl<'a> Options<'a> {
             max_chunk: 0,
             idle_timeout_ms: 0,
             flags: 0,
+            file_size: 0,
         };
         // SAFETY: opts is a valid, writable sf_options_t.
         unsafe { sys::sf_options_init(&mut opts) };

@@ -10,7 +10,7 @@ use std::os::raw::{c_char, c_int, c_long, c_short, c_uint, c_void};
 
 // ------------------------------------------------------------------ version
 pub const SF_VERSION_MAJOR: c_int = 2;
-pub const SF_VERSION_MINOR: c_int = 0;
+pub const SF_VERSION_MINOR: c_int = 1;
 pub const SF_VERSION_PATCH: c_int = 0;
 
 // ------------------------------------------------------------------- errors
@@ -38,6 +38,7 @@ pub const SF_NO_CORK: c_uint = 0x4;
 pub const SF_TRUSTED: c_uint = 0x8;
 pub const SF_FORCE_SENDFILE: c_uint = 0x10;
 pub const SF_DISK_INLINE: c_uint = 0x20;
+pub const SF_KNOWN_SIZE: c_uint = 0x40;
 
 pub const SF_DEFAULT_MAX_CHUNK: c_uint = 2 * 1024 * 1024;
 pub const SF_SMALL_BODY_MAX: c_uint = 32 * 1024;
@@ -62,6 +63,7 @@ pub struct sf_options_t {
     pub max_chunk: u64,
     pub idle_timeout_ms: u32,
     pub flags: c_uint,
+    pub file_size: u64,
 }
 
 // --------------------------------------------------------------- transfers

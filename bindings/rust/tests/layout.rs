@@ -31,6 +31,7 @@ fn sf_options_t_matches_c() {
     assert_eq!(offset_of!(sys::sf_options_t, max_chunk), c::OFFSETOF_sf_options_t_max_chunk);
     assert_eq!(offset_of!(sys::sf_options_t, idle_timeout_ms), c::OFFSETOF_sf_options_t_idle_timeout_ms);
     assert_eq!(offset_of!(sys::sf_options_t, flags), c::OFFSETOF_sf_options_t_flags);
+    assert_eq!(offset_of!(sys::sf_options_t, file_size), c::OFFSETOF_sf_options_t_file_size);
 }
 
 #[test]
@@ -46,7 +47,7 @@ fn helper_types_match_c() {
 
 #[test]
 fn constants_match_c() {
-    let pairs: [(&str, i128, i128); 23] = [
+    let pairs: [(&str, i128, i128); 24] = [
         ("SF_VERSION_MAJOR", sys::SF_VERSION_MAJOR as i128, c::SF_VERSION_MAJOR),
         ("SF_VERSION_MINOR", sys::SF_VERSION_MINOR as i128, c::SF_VERSION_MINOR),
         ("SF_VERSION_PATCH", sys::SF_VERSION_PATCH as i128, c::SF_VERSION_PATCH),
@@ -60,6 +61,7 @@ fn constants_match_c() {
         ("SF_NO_CORK", sys::SF_NO_CORK as i128, c::SF_NO_CORK),
         ("SF_TRUSTED", sys::SF_TRUSTED as i128, c::SF_TRUSTED),
         ("SF_FORCE_SENDFILE", sys::SF_FORCE_SENDFILE as i128, c::SF_FORCE_SENDFILE),
+        ("SF_KNOWN_SIZE", sys::SF_KNOWN_SIZE as i128, c::SF_KNOWN_SIZE),
         ("SF_DISK_INLINE", sys::SF_DISK_INLINE as i128, c::SF_DISK_INLINE),
         ("SF_DEFAULT_MAX_CHUNK", sys::SF_DEFAULT_MAX_CHUNK as i128, c::SF_DEFAULT_MAX_CHUNK),
         ("SF_SMALL_BODY_MAX", sys::SF_SMALL_BODY_MAX as i128, c::SF_SMALL_BODY_MAX),
