@@ -99,6 +99,17 @@ bool cork_already_on(int sock) {
     return evsf_sys.getsockopt(sock, IPPROTO_TCP, TCP_CORK, &on, &len) == 0 && on != 0;
 }
 
+// This thread's copy buffer (SF_COPY_BUFFER_SIZE bytes, made on first use,
+// freed when the thread exits), or nullptr when it cannot be allocated.  The
+// copy path and the small path use it within one step; nothing in it
+// outlives the step.
+static_assert(SF_SMALL_BODY_MAX <= SF_COPY_BUFFER_SIZE, "a small body fits the thread buffer");
+char *thread_buffer() noexcept {
+    thread_local Bytes t_buf;
+    if (!t_buf) t_buf = alloc_buffer(SF_COPY_BUFFER_SIZE);
+    return t_buf.get();
+}
+
 }  // namespace
 
 int normalize_options(const sf_options_t *in, sf_options_t &out) noexcept {
@@ -341,28 +352,62 @@ int Job::read_source(char *buf, size_t want, size_t &got) noexcept {
 }
 
 // Small regions: read the body once, then head + body + tail in one writev.
-int Job::fill_small_body() noexcept {
-    buf_ = alloc_buffer(static_cast<size_t>(unread_));
-    if (!buf_) return -ENOMEM;
+// Reads the whole small body into `dst` (the thread's buffer); a file that
+// ends early leaves truncated_ set and `len` short.
+int Job::read_small_body(char *dst, size_t &len) noexcept {
+    len = 0;
     while (unread_ > 0) {
         size_t n = 0;
-        int r = read_source(buf_.get() + buf_len_, static_cast<size_t>(unread_), n);
+        int r = read_source(dst + len, static_cast<size_t>(unread_), n);
         if (r != 0) return r < 0 ? r : -EIO;  // a regular file never says SF_STEP_READ
         if (n == 0) {
             truncated_ = true;  // send what exists, then report it
             unread_ = 0;
             break;
         }
-        buf_len_ += n;
+        len += n;
         next_offset_ += n;
         unread_ -= n;
     }
     return 0;
 }
 
+// Moves head, body and tail positions past `n` written bytes (they went in
+// that order); returns how many of them were body bytes.
+size_t Job::advance_small(size_t n, size_t body_left) noexcept {
+    size_t take = std::min(n, head_len_ - head_pos_);
+    head_pos_ += take;
+    n -= take;
+    size_t body = std::min(n, body_left);
+    body_sent_ += body;
+    tail_pos_ += n - body;
+    return body;
+}
+
+// Head, body and tail in one writev.  The body is read into the thread's
+// buffer (no allocation per response); only bytes the socket did not take
+// are copied into a buffer of the transfer's own, for the next step.
 int Job::run_small() noexcept {
-    if (!buf_ && unread_ > 0) {
-        int r = fill_small_body();
+    if (!buf_ && unread_ > 0) {  // first step: the body is not read yet
+        char *tb = thread_buffer();
+        if (tb == nullptr) return -ENOMEM;
+        size_t len = 0;
+        if (int r = read_small_body(tb, len)) return r;
+        struct iovec iov[3];
+        int n_iov = 0;
+        if (head_pos_ < head_len_) iov[n_iov++] = {head() + head_pos_, head_len_ - head_pos_};
+        if (len > 0) iov[n_iov++] = {tb, len};
+        if (!truncated_ && tail_pos_ < tail_len_) iov[n_iov++] = {tail() + tail_pos_, tail_len_ - tail_pos_};
+        size_t written = 0;
+        int r = n_iov > 0 ? write_iov(iov, n_iov, 0, written) : 0;
+        if (r < 0) return r;
+        size_t body = advance_small(written, len);
+        if (body < len) {
+            buf_ = alloc_buffer(len - body);
+            if (!buf_) return -ENOMEM;
+            std::memcpy(buf_.get(), tb + body, len - body);
+            buf_len_ = len - body;
+        }
         if (r != 0) return r;
     }
     for (;;) {
@@ -372,16 +417,9 @@ int Job::run_small() noexcept {
         if (buf_pos_ < buf_len_) iov[n_iov++] = {buf_.get() + buf_pos_, buf_len_ - buf_pos_};
         if (!truncated_ && tail_pos_ < tail_len_) iov[n_iov++] = {tail() + tail_pos_, tail_len_ - tail_pos_};
         if (n_iov == 0) return truncated_ ? SF_ETRUNCATED : SF_STEP_DONE;
-        size_t left = 0;
-        if (int r = write_iov(iov, n_iov, 0, left)) return r;
-        size_t take = std::min(left, head_len_ - head_pos_);
-        head_pos_ += take;
-        left -= take;
-        take = std::min(left, buf_len_ - buf_pos_);
-        buf_pos_ += take;
-        body_sent_ += take;
-        left -= take;
-        tail_pos_ += left;
+        size_t written = 0;
+        if (int r = write_iov(iov, n_iov, 0, written)) return r;
+        buf_pos_ += advance_small(written, buf_len_ - buf_pos_);
     }
 }
 
@@ -462,19 +500,19 @@ int Job::sendfile_some(uint64_t &budget, SigpipeGuard &guard) noexcept {
 // SF_COPY_BUFFER_SIZE per thread, not 2.5 GiB.
 int Job::copy_some(uint64_t &budget) noexcept {
     if (src_.kind() != SourceKind::Regular) return copy_some_buffered(budget);
-    thread_local Bytes t_buf;  // freed when the thread exits
-    if (!t_buf && !(t_buf = alloc_buffer(SF_COPY_BUFFER_SIZE))) return -ENOMEM;
+    char *tb = thread_buffer();
+    if (tb == nullptr) return -ENOMEM;
     // No further than what was probed or fetched (see sendfile_some).
     uint64_t most = warm_left_ ? warm_left_ : SF_COPY_BUFFER_SIZE;
     size_t want = static_cast<size_t>(std::min<uint64_t>({SF_COPY_BUFFER_SIZE, unread_, budget, most}));
     size_t got = 0;
-    if (int r = read_source(t_buf.get(), want, got)) return r;
+    if (int r = read_source(tb, want, got)) return r;
     if (got == 0) return SF_ETRUNCATED;  // bytes are owed and the file has none left
     int flags = is_tcp_ && tail_len_ != 0 ? MSG_MORE : 0;
     size_t sent = 0;
     int r = 0;
     while (sent < got) {
-        struct iovec iov = {t_buf.get() + sent, got - sent};
+        struct iovec iov = {tb + sent, got - sent};
         size_t n = 0;
         if ((r = write_iov(&iov, 1, flags, n)) != 0) break;  // full socket or error: the rest is re-read
         sent += n;
