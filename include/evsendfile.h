@@ -167,8 +167,10 @@ SF_EXTERN void sf_options_init(sf_options_t *opts);
  *  1. head, then the region, then tail -- always in that order, never
  *     interleaved with anything else the library writes (a second transfer
  *     on the same socket is refused with -EBUSY while the first runs).
- *  2. A region of at most SF_SMALL_BODY_MAX bytes is read once and written
- *     with head and tail in one writev: one packet for a small response.
+ *  2. A region of at most SF_SMALL_BODY_MAX bytes is read once (into the
+ *     thread's copy buffer of 4.) and written with head and tail in one
+ *     writev: one packet for a small response.  Only bytes the socket did
+ *     not take are kept, in a buffer of the transfer's own.
  *  3. Larger regions go with sendfile(2) (the copy path of 4. to a TCP peer
  *     on this host, see SF_FORCE_SENDFILE) in calls of at most what remains
  *     and at most 0x7ffff000 bytes.  On TCP the head goes with MSG_MORE, so
@@ -197,8 +199,10 @@ SF_EXTERN void sf_options_init(sf_options_t *opts);
  * chunk (max_chunk bytes) is read in by one of the library's disk threads
  * and the transfer waits for it without blocking its loop: other
  * connections, timers and transfers on the same base run meanwhile; the
- * idle timeout does not count that wait.  The thread also starts the
- * kernel reading the chunk after it.  Regions of at most SF_SMALL_BODY_MAX
+ * idle timeout does not count that wait.  The thread waits for that chunk
+ * only, and asks the kernel to read the next 4 MiB of the region ahead
+ * (POSIX_FADV_WILLNEED); once a chunk is in, the next one is queued while it
+ * is sent.  Regions of at most SF_SMALL_BODY_MAX
  * bytes are not asked about (their one read is small).
  *  - The disk threads: at most 4, started by the first cold chunk in the
  *    process and shared by every event_base, worker and stepped job; one
