@@ -44,6 +44,9 @@ static int g_seen_fd = -1;    /* the fd the last fetch read through */
 static int g_seen_fstat = -2; /* fstat on it after the gate opened: 0 = a live fd */
 static off_t g_truncate_to = -1;
 static int g_truncate_fd = -1;
+#define MAX_FETCHES 64
+static struct fetch_rec { uint64_t off, len, ahead; } g_fetches[MAX_FETCHES]; /* every fetch, in order */
+static int g_n_fetches;
 
 static void gate_close(void) {
     pthread_mutex_lock(&g_mu);
@@ -61,8 +64,8 @@ static void gate_open(void) {
 /* On a disk thread.  A bounded wait: were the fetch run on the loop thread
  * (the bug these tests look for), the test would see the wrong order, not hang. */
 static int fetch_hook(int fd, uint64_t off, uint64_t len, uint64_t ahead) {
-    (void)off, (void)len, (void)ahead;
     pthread_mutex_lock(&g_mu);
+    if (g_n_fetches < MAX_FETCHES) g_fetches[g_n_fetches++] = (struct fetch_rec){off, len, ahead};
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += 10;
@@ -94,6 +97,7 @@ static void install(int cold_fd) {
     pthread_mutex_lock(&g_mu);
     g_seen_fd = -1;
     g_seen_fstat = -2;
+    g_n_fetches = 0;
     pthread_mutex_unlock(&g_mu);
 }
 
@@ -359,6 +363,43 @@ static void test_step_source_poll(void **state) {
     assert_int_equal(count_open_fds(), fds_before);
 }
 
+/* A cold file streams in chunks: each fetch waits for its own chunk and asks
+ * the kernel to read the next two (4 MiB) ahead, never past the region, and
+ * the chunks cover the region end to end. */
+static void test_fetch_reads_ahead(void **state) {
+    (void)state;
+    const uint64_t off = 1000, count = 9 * MiB + 5, chunk = SF_DEFAULT_MAX_CHUNK;
+    int file = make_pattern_file(off + count + 3000, NULL);
+    int s, r;
+    socketpair_nb(&s, &r);
+    install(file);
+    reader_t rd = {.keep = 1};
+    done_rec_t d;
+    sf_region_t reg = {file, NULL, off, count};
+    assert_int_equal(transfer_collect(s, r, &reg, NULL, &rd, &d), 0);
+    assert_int_equal(d.status, 0);
+    assert_true(wire_matches(rd.buf, rd.len, "", off, count, NULL));
+    pthread_mutex_lock(&g_mu);
+    int n = g_n_fetches;
+    pthread_mutex_unlock(&g_mu);
+    assert_int_equal(n, 5); /* 2 + 2 + 2 + 2 + 1 MiB + 5 */
+    uint64_t at = off, end = off + count;
+    for (int i = 0; i < n; i++) {
+        assert_true(g_fetches[i].off == at);
+        assert_true(g_fetches[i].len == (end - at < chunk ? end - at : chunk));
+        at += g_fetches[i].len;
+        uint64_t rest = end - at;
+        assert_true(g_fetches[i].ahead == (rest < 2 * chunk ? rest : 2 * chunk));
+    }
+    assert_true(at == end);
+    assert_true(g_fetches[n - 1].ahead == 0);
+    seam_uninstall();
+    reader_free(&rd);
+    close(s);
+    close(r);
+    close(file);
+}
+
 /* The worker's loop waits for the disk the same way. */
 static void wdone(sf_transfer_t *t, int status, uint64_t body_sent, void *arg) {
     (void)t;
@@ -529,6 +570,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_cancel_in_flight, teardown),
         cmocka_unit_test_teardown(test_truncated_while_cold, teardown),
         cmocka_unit_test_teardown(test_step_source_poll, teardown),
+        cmocka_unit_test_teardown(test_fetch_reads_ahead, teardown),
         cmocka_unit_test_teardown(test_worker_cold, teardown),
         cmocka_unit_test_teardown(test_disk_inline, teardown),
         cmocka_unit_test_teardown(test_real_cold_file, teardown),
