@@ -307,6 +307,7 @@ int main(int argc, char **argv) {
             w->ref = REF_BASELINE;
             add(w, "evsf-async");
             add(w, "evsf-trusted");
+            add(w, "evsf-known");
             add(w, "evsf-step");
             if (conns[c] > 64) add(w, "evsf-step-lateshut");
             add(w, "evbuf-sendfile");

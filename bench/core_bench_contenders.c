@@ -7,6 +7,7 @@
  *   limit-poll       non-blocking poll() + sendfile asking 2 MiB per call
  *   evsf-async       sf_send_async on libevent (the library as shipped)
  *   evsf-trusted     the same with SF_TRUSTED (no per-transfer fd checks)
+ *   evsf-known       SF_TRUSTED | SF_KNOWN_SIZE (the file's size handed in: no fstat either)
  *   evsf-step        sf_job_new / sf_job_step on a bare epoll loop
  *   evsf-sendfile    sf_send_async with SF_FORCE_SENDFILE (the sink is on
  *                    loopback, where evsf-async takes the copy path)
@@ -39,6 +40,7 @@
 #include <sys/epoll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -199,6 +201,11 @@ static int run_init(struct run *r, const struct spec *s, long *note, int with_ba
     }
     r->opts.flags = s->evsf_flags;
     r->opts.max_chunk = s->max_chunk;
+    if (s->evsf_flags & SF_KNOWN_SIZE) { /* the caller's fstat, made once, as a server's per response */
+        struct stat st;
+        if (fstat(s->file_fd, &st) != 0) return -1;
+        r->opts.file_size = (uint64_t)st.st_size;
+    }
     if (with_base && !(r->base = event_base_new())) return -1;
     return 0;
 }
@@ -529,6 +536,7 @@ const struct contender contenders[] = {
     {"limit-poll", run_limit_poll, 0, 0, 0, 1},
     {"evsf-async", run_evsf_async, 0, 0, 0, 0},
     {"evsf-trusted", run_evsf_async, SF_TRUSTED, 0, 0, 0},
+    {"evsf-known", run_evsf_async, SF_TRUSTED | SF_KNOWN_SIZE, 0, 0, 0},
     {"evsf-step", run_evsf_step, 0, 0, 0, 0},
     {"evsf-step-lateshut", run_evsf_step_lateshut, 0, 0, 0, 0},
     {"evbuf-sendfile", run_evbuf_sendfile, 0, 0, 0, 0},
