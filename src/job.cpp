@@ -273,8 +273,12 @@ bool Job::body_complete() const noexcept { return buf_pos_ == buf_len_ && (unrea
 
 int Job::run() noexcept {
     if (method_ == Method::Small) return run_small();
-    int r = send_pending(head(), head_len_, head_pos_, true);
-    if (r != 0) return r;
+    // The copy path of a regular file writes the head with the first body
+    // bytes (copy_some): one writev, one packet, a syscall less per response.
+    int r = 0;
+    if (!(method_ == Method::Copy && src_.kind() == SourceKind::Regular && !body_complete()) &&
+        (r = send_pending(head(), head_len_, head_pos_, true)) != 0)
+        return r;
     if (method_ == Method::Sendfile && !body_complete()) {
         SigpipeGuard guard;  // one mask change per step, not per sendfile call
         r = move_body(&guard);
@@ -516,16 +520,25 @@ int Job::copy_some(uint64_t &budget) noexcept {
     uint64_t most = warm_left_ ? warm_left_ : SF_COPY_BUFFER_SIZE;
     size_t want = static_cast<size_t>(std::min<uint64_t>({SF_COPY_BUFFER_SIZE, unread_, budget, most}));
     size_t got = 0;
-    if (int r = read_source(tb, want, got)) return r;
-    if (got == 0) return SF_ETRUNCATED;  // bytes are owed and the file has none left
+    int r = read_source(tb, want, got);
+    if (r == 0 && got == 0) r = SF_ETRUNCATED;  // bytes are owed and the file has none left
+    if (r != 0) {  // the head goes out first all the same, as on every other path
+        int h = send_pending(head(), head_len_, head_pos_, true);
+        return h != 0 ? h : r;
+    }
     int flags = is_tcp_ && tail_len_ != 0 ? MSG_MORE : 0;
     size_t sent = 0;
-    int r = 0;
-    while (sent < got) {
-        struct iovec iov = {tb + sent, got - sent};
+    while (sent < got) {  // what is left of the head, then the bytes read
+        struct iovec iov[2];
+        int n_iov = 0;
+        size_t head_left = head_len_ - head_pos_;
+        if (head_left > 0) iov[n_iov++] = {head() + head_pos_, head_left};
+        iov[n_iov++] = {tb + sent, got - sent};
         size_t n = 0;
-        if ((r = write_iov(&iov, 1, flags, n)) != 0) break;  // full socket or error: the rest is re-read
-        sent += n;
+        if ((r = write_iov(iov, n_iov, flags, n)) != 0) break;  // full socket or error: the rest is re-read
+        size_t h = std::min(n, head_left);
+        head_pos_ += h;
+        sent += n - h;
     }
     next_offset_ += sent;
     unread_ -= sent;

@@ -521,6 +521,38 @@ static void test_known_size_bounds_and_refusals(void **state) {
     unlink(path);
 }
 
+/* The copy path of a regular file writes the head with the first body bytes:
+ * one sendmsg, not a head of its own; a write that takes only part of the
+ * head (cap) still ends in exact bytes. */
+static void test_copy_path_head_rides_with_body(void **state) {
+    (void)state;
+    const uint64_t size = 100 * KiB;
+    for (size_t cap = 0; cap <= 5; cap += 5) {
+        int fd = make_pattern_file(size + 11, NULL);
+        int s, r;
+        socketpair_nb(&s, &r);
+        struct iovec hv, tv;
+        sf_options_t o;
+        opts_with(&o, &hv, HEAD, &tv, TAIL);
+        o.flags = SF_NO_SENDFILE;
+        sf_region_t reg = {fd, NULL, 11, size};
+        seam_install();
+        seam.sendmsg.fault = (seam_fault_t){.cap = cap, .first = 1, .times = 1};
+        reader_t rd = {.keep = 1};
+        done_rec_t d;
+        assert_int_equal(transfer_collect(s, r, &reg, &o, &rd, &d), 0);
+        assert_int_equal(d.status, 0);
+        assert_true(wire_matches(rd.buf, rd.len, HEAD, 11, size, TAIL));
+        if (cap == 0) assert_true(seam.sendmsg.log[0].count == strlen(HEAD) + seam.pread.log[0].ret);
+        else assert_true(seam.sendmsg.log[1].count == strlen(HEAD) - cap + seam.pread.log[0].ret);
+        seam_uninstall();
+        reader_free(&rd);
+        close(s);
+        close(r);
+        close(fd);
+    }
+}
+
 /* Head and tail far larger than the socket buffer, around small and large
  * bodies: every partial write of the head / the one writev must resume at
  * the right byte. */
@@ -636,6 +668,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_trusted_skips_the_checks, teardown),
         cmocka_unit_test_teardown(test_trusted_write_only_file_fails_in_done, teardown),
         cmocka_unit_test_teardown(test_known_size_skips_fstat, teardown),
+        cmocka_unit_test_teardown(test_copy_path_head_rides_with_body, teardown),
         cmocka_unit_test_teardown(test_known_size_bounds_and_refusals, teardown),
         cmocka_unit_test_teardown(test_caller_cork_left_alone, teardown),
         cmocka_unit_test_teardown(test_large_head_and_tail, teardown),
