@@ -308,6 +308,7 @@ int main(int argc, char **argv) {
             add(w, "evsf-async");
             add(w, "evsf-trusted");
             add(w, "evsf-known");
+            add(w, "evsf-handover");
             add(w, "evsf-step");
             if (conns[c] > 64) add(w, "evsf-step-lateshut");
             add(w, "evbuf-sendfile");

@@ -8,6 +8,8 @@
  *   evsf-async       sf_send_async on libevent (the library as shipped)
  *   evsf-trusted     the same with SF_TRUSTED (no per-transfer fd checks)
  *   evsf-known       SF_TRUSTED | SF_KNOWN_SIZE (the file's size handed in: no fstat either)
+ *   evsf-handover    the same flags; the first step on the caller's own (sf_job_new +
+ *                    sf_job_step), sf_job_start only for a transfer that did not finish there
  *   evsf-step        sf_job_new / sf_job_step on a bare epoll loop
  *   evsf-sendfile    sf_send_async with SF_FORCE_SENDFILE (the sink is on
  *                    loopback, where evsf-async takes the copy path)
@@ -230,25 +232,33 @@ static void conn_closed(struct conn *c) {
 
 static void evsf_next(struct conn *c);
 
+/* Counts the connection's next transfer; 0 (and the connection shut) when none is left. */
+static int take_next(struct conn *c) {
+    if (c->left == 0) {
+        conn_closed(c);
+        return 0;
+    }
+    c->left--;
+    return 1;
+}
+
+/* A done callback's check: the whole body, no error; else the run fails. */
+static int done_ok(struct conn *c, const char *who, int status, uint64_t sent) {
+    if (status == 0 && sent == c->run->s->size) return 1;
+    fprintf(stderr, "%s: %s, %llu bytes\n", who, sf_err_text(status), (unsigned long long)sent);
+    c->run->failed = 1;
+    event_base_loopbreak(c->run->base);
+    return 0;
+}
+
 static void evsf_done(sf_transfer_t *t, int status, uint64_t sent, void *arg) {
     (void)t;
-    struct conn *c = arg;
-    if (status != 0 || sent != c->run->s->size) {
-        fprintf(stderr, "evsf-async: %s, %llu bytes\n", sf_err_text(status), (unsigned long long)sent);
-        c->run->failed = 1;
-        event_base_loopbreak(c->run->base);
-        return;
-    }
-    evsf_next(c);
+    if (done_ok(arg, "evsf-async", status, sent)) evsf_next(arg);
 }
 
 static void evsf_next(struct conn *c) {
     struct run *r = c->run;
-    if (c->left == 0) {
-        conn_closed(c);
-        return;
-    }
-    c->left--;
+    if (!take_next(c)) return;
     sf_region_t region = {r->s->file_fd, NULL, 0, r->s->size};
     if (r->own_head) { /* experiment: the head as a packet of its own, sent before the library runs */
         if (send(c->fd, r->s->head, r->s->head_len, MSG_NOSIGNAL) != (ssize_t)r->s->head_len) {
@@ -529,6 +539,66 @@ static int run_copy(const struct spec *s, long *note) {
     return run_finish(&r);
 }
 
+/* -------------------------------------------------------- evsf-handover */
+/* What a server that closes after a response can do with the public API: step
+ * the job once itself (sf_job_new + sf_job_step); a transfer that finished
+ * there is done now (the connection is shut at once, as the copy loop does),
+ * any other is handed to the loop with sf_job_start.  sf_send_async instead
+ * reports every completion from the loop's next turn (its done never runs
+ * inside the call). */
+
+static void handover_next(struct conn *c);
+
+static void handover_done(sf_transfer_t *t, int status, uint64_t sent, void *arg) {
+    (void)t;
+    if (done_ok(arg, "evsf-handover", status, sent)) handover_next(arg);
+}
+
+static void handover_turn(evutil_socket_t fd, short what, void *arg) {
+    (void)fd;
+    (void)what;
+    handover_next(arg);
+}
+
+static void handover_next(struct conn *c) {
+    struct run *r = c->run;
+    if (!take_next(c)) return;
+    sf_region_t region = {r->s->file_fd, NULL, 0, r->s->size};
+    sf_job_t *job = NULL;
+    int st = sf_job_new(c->fd, &region, &r->opts, &job);
+    if (st == 0) st = sf_job_step(job);
+    if (st == SF_STEP_DONE) {
+        int short_body = sf_job_body_sent(job) != r->s->size;
+        sf_job_free(job);
+        if (short_body) st = -EIO;
+        else if (c->left == 0) conn_closed(c);
+        else event_active(c->ev, EV_WRITE, 0); /* the next transfer starts on the next loop turn */
+    } else if (st > 0) {
+        st = sf_job_start(job, r->base, handover_done, c, NULL); /* takes the job, whatever it returns */
+    } else if (job) {
+        sf_job_free(job);
+    }
+    if (st < 0) {
+        fprintf(stderr, "evsf-handover: %s\n", sf_err_text(st));
+        r->failed = 1;
+        event_base_loopbreak(r->base);
+    }
+}
+
+static int run_evsf_handover(const struct spec *s, long *note) {
+    struct run r;
+    if (run_init(&r, s, note, 1)) return fail("evsf-handover", "init");
+    for (int i = 0; i < s->n_conns && !r.failed; i++) {
+        struct conn *c = &r.c[i];
+        if (!(c->ev = event_new(r.base, -1, 0, handover_turn, c))) return fail("evsf-handover", "event_new");
+        handover_next(c);
+    }
+    if (!r.failed) event_base_dispatch(r.base);
+    for (int i = 0; i < s->n_conns; i++)
+        if (r.c[i].ev) event_free(r.c[i].ev);
+    return run_finish(&r);
+}
+
 /* ------------------------------------------------------------ the table */
 
 const struct contender contenders[] = {
@@ -537,6 +607,7 @@ const struct contender contenders[] = {
     {"evsf-async", run_evsf_async, 0, 0, 0, 0},
     {"evsf-trusted", run_evsf_async, SF_TRUSTED, 0, 0, 0},
     {"evsf-known", run_evsf_async, SF_TRUSTED | SF_KNOWN_SIZE, 0, 0, 0},
+    {"evsf-handover", run_evsf_handover, SF_TRUSTED | SF_KNOWN_SIZE, 0, 0, 0},
     {"evsf-step", run_evsf_step, 0, 0, 0, 0},
     {"evsf-step-lateshut", run_evsf_step_lateshut, 0, 0, 0, 0},
     {"evbuf-sendfile", run_evbuf_sendfile, 0, 0, 0, 0},
