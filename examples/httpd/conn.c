@@ -121,7 +121,7 @@ void conn_close(struct conn *c) {
     struct worker *w = c->w;
     if (c->xfer) sf_cancel(c->xfer); /* never from on_sent: xfer is NULL there */
     response_release(&c->resp);
-    free(c->in);
+    worker_give_in(w, c->in);
     event_free(c->rev);
     event_free(c->timer);
     close(c->fd);
@@ -215,7 +215,7 @@ static void process(struct conn *c) {
     if (c->in_len > 0) {
         st = request_parse(c->in, c->in_len, c->in_len == CONN_IN_CAP, &req);
     } else {
-        free(c->in); /* all consumed: give the buffer back while idle */
+        worker_give_in(c->w, c->in); /* all consumed: give the buffer back while idle */
         c->in = NULL;
     }
     if (st == PARSE_AGAIN) {
@@ -264,7 +264,7 @@ static void on_readable(evutil_socket_t fd, short what, void *arg) {
         want_read(c, 0);
         return;
     }
-    if (c->in == NULL && (c->in = malloc(CONN_IN_CAP)) == NULL) {
+    if (c->in == NULL && (c->in = worker_take_in(c->w)) == NULL) {
         conn_close(c);
         return;
     }

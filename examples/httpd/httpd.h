@@ -44,6 +44,8 @@ extern struct config g_cfg;
 
 struct conn;
 
+#define WORKER_SPARE_IN 16 /* at most 16 x CONN_IN_CAP bytes kept per worker */
+
 struct worker {
     struct event_base     *base;
     struct evconnlistener *listener;
@@ -57,14 +59,24 @@ struct worker {
     pthread_t              thread;
     time_t                 date_at;      /* cached Date: header, rebuilt once a second */
     char                   date[64];
+    time_t                 mtime_at;     /* the last Last-Modified date formatted, and its text */
+    char                   mtime[64];
+    char                  *spare_in[WORKER_SPARE_IN]; /* request buffers of idle connections, for reuse */
+    int                    n_spare_in;
 };
 
 int  worker_init(struct worker *w, int listen_fd);
+/* A CONN_IN_CAP request buffer (a spare one if any), or NULL; and back.  A
+ * keep-alive connection holds one only while a request is arriving: taking
+ * it from the worker's spares spares a malloc/free per request. */
+char *worker_take_in(struct worker *w);
+void worker_give_in(struct worker *w, char *buf);
 void *worker_run(void *w);
 void worker_request_stop(struct worker *w); /* thread-safe: writes to the stop pipe */
 void worker_free(struct worker *w);
 void worker_conn_gone(struct worker *w);    /* called by conn_close */
 const char *worker_date(struct worker *w);  /* "Thu, 26 Nov 2026 07:00:00 GMT" */
+const char *worker_http_date(struct worker *w, time_t t); /* t formatted, remembering the last one */
 
 /* ------------------------------------------------------------ conn.c */
 

@@ -334,10 +334,10 @@ int respond(struct conn *c, const struct request *req) {
     rs->size = (uint64_t)sb.st_size;
     rs->ctype = mime_type(rel);
 
-    char etag[64], lastmod[64], validators[160];
+    char etag[64], validators[160];
     snprintf(etag, sizeof etag, "\"%llx-%llx\"", (unsigned long long)rs->size,
              (unsigned long long)sb.st_mtim.tv_sec * 1000000000ull + (unsigned long long)sb.st_mtim.tv_nsec);
-    http_date(sb.st_mtime, lastmod);
+    const char *lastmod = worker_http_date(conn_worker(c), sb.st_mtime);
     snprintf(validators, sizeof validators, "Last-Modified: %s\r\nETag: %s\r\n", lastmod, etag);
 
     /* If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2). */

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,6 +17,24 @@ const char *worker_date(struct worker *w) {
         http_date(now, w->date);
     }
     return w->date;
+}
+
+const char *worker_http_date(struct worker *w, time_t t) {
+    if (t != w->mtime_at || w->mtime[0] == '\0') {
+        w->mtime_at = t;
+        http_date(t, w->mtime);
+    }
+    return w->mtime;
+}
+
+char *worker_take_in(struct worker *w) {
+    return w->n_spare_in > 0 ? w->spare_in[--w->n_spare_in] : malloc(CONN_IN_CAP);
+}
+
+void worker_give_in(struct worker *w, char *buf) {
+    if (buf == NULL) return;
+    if (w->n_spare_in < WORKER_SPARE_IN) w->spare_in[w->n_spare_in++] = buf;
+    else free(buf);
 }
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
@@ -128,4 +147,5 @@ void worker_free(struct worker *w) {
     if (w->base) event_base_free(w->base);
     for (int i = 0; i < 2; i++)
         if (w->stop_pipe[i] >= 0) close(w->stop_pipe[i]);
+    while (w->n_spare_in > 0) free(w->spare_in[--w->n_spare_in]);
 }
