@@ -70,9 +70,10 @@ def main():
         ax.set_title("%s (medians of %d rounds)" % (loop, rounds))
         ax.grid(axis="y", which="both", alpha=0.3)
     axes[0][0].set_ylabel("GB/s (log scale)")
-    axes[0][-1].legend(fontsize=8, loc="upper left")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=4, frameon=False)
     fig.suptitle("File responses over loopback, wrk -t1, 2-core VM", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(sys.argv[2], dpi=110)
 
 
