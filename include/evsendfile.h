@@ -83,8 +83,9 @@ typedef struct sf_region {
 /*
  * Which sources are accepted:
  *  - regular files: the size is read ONCE, with fstat on the very fd that is
- *    read (no stat-then-open race), or handed in (SF_KNOWN_SIZE).  offset > size is -ERANGE; an explicit
- *    count past the end is -ERANGE; SF_COUNT_TO_EOF means "size - offset".
+ *    read (no stat-then-open race), or handed in (SF_KNOWN_SIZE).  offset >
+ *    size is -ERANGE; an explicit count past the end is -ERANGE;
+ *    SF_COUNT_TO_EOF means "size - offset".
  *    If the file shrinks during the transfer, the transfer ends with
  *    SF_ETRUNCATED and body_sent tells how much of the region got out.
  *  - files on pseudo filesystems whose sizes lie (/proc, sysfs, cgroup,
@@ -127,9 +128,9 @@ typedef struct sf_region {
  * See "Cold files" below for the default. */
 #define SF_DISK_INLINE 0x20u
 /* The caller has fstat'ed region->fd (its own fd, a regular file) and hands
- * in st_size as opts->file_size; the library then skips its own fstat, one
- * syscall of the seven a small response costs a server that opens, fstats
- * (for Content-Length), reads and writes.  The region's rules below apply to
+ * in st_size as opts->file_size; the library then skips its own fstat: a
+ * small response of a server that opens, fstats (for Content-Length), reads
+ * and writes costs 7 syscalls instead of 8.  The region's rules below apply to
  * that size.  With region->fd == -1 (a path): -EINVAL.  A false size
  * corrupts nothing: a file shorter than claimed ends in SF_ETRUNCATED, a
  * longer one is cut at the size given; a source that is not a regular file
