@@ -218,6 +218,13 @@ def headers_of(curl_stdout: bytes) -> dict[str, str]:
     return out
 
 
+def get(server: Server, path: str, *args: str) -> tuple[dict[str, str], bytes]:
+    """curl GET of `path` on `server`: (the response's headers, its body)."""
+    r = curl(server.url + path, "-D", "/dev/stderr", *args)
+    assert r.returncode == 0, r.stderr
+    return headers_of(r.stderr), r.stdout
+
+
 def _strace_works() -> bool:
     try:
         return subprocess.run(["strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=sendfile", "true"],

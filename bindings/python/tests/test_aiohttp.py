@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from _servers import (
-    LOOPS, STRACE_OK, PYTHON, SIZES, Reader, Server, connect, content, curl, free_port, headers_of, make_cert, make_files,
+    LOOPS, STRACE_OK, PYTHON, SIZES, Reader, Server, connect, content, free_port, get, make_cert, make_files,
     request, sendfile_bytes, wait_until,
 )
 
@@ -53,12 +53,6 @@ def clean_log(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     yield
     log = server.new_log()
     assert "Traceback" not in log and "Error handling request" not in log, log
-
-
-def get(server: Server, path: str, *args: str) -> tuple[dict[str, str], bytes]:
-    r = curl(server.url + path, "-D", "/dev/stderr", *args)
-    assert r.returncode == 0, r.stderr
-    return headers_of(r.stderr), r.stdout
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from _servers import (
-    LOOPS, STRACE_OK, PYTHON, SIZES, Server, content, curl, free_port, headers_of, make_files, sendfile_bytes,
+    LOOPS, STRACE_OK, PYTHON, SIZES, Server, content, curl, free_port, get, headers_of, make_files, sendfile_bytes,
 )
 
 # The servers run in subprocesses, each test on both loops (LOOPS): no loop in this process.
@@ -54,12 +54,6 @@ def clean_log(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     log = server.new_log()
     if "missing" not in request.node.name:
         assert "Traceback" not in log, log
-
-
-def get(server: Server, path: str, *args: str) -> tuple[dict[str, str], bytes]:
-    r = curl(server.url + path, "-D", "/dev/stderr", *args)
-    assert r.returncode == 0, r.stderr
-    return headers_of(r.stderr), r.stdout
 
 
 @pytest.mark.parametrize("size", SIZES)
