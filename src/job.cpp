@@ -359,7 +359,6 @@ int Job::read_source(char *buf, size_t want, size_t &got) noexcept {
     }
 }
 
-// Small regions: read the body once, then head + body + tail in one writev.
 // Reads the whole small body into `dst` (the thread's buffer); a file that
 // ends early leaves truncated_ set and `len` short.
 int Job::read_small_body(char *dst, size_t &len) noexcept {
@@ -380,55 +379,53 @@ int Job::read_small_body(char *dst, size_t &len) noexcept {
     return 0;
 }
 
-// Moves head, body and tail positions past `n` written bytes (they went in
-// that order); returns how many of them were body bytes.
-size_t Job::advance_small(size_t n, size_t body_left) noexcept {
+// One writev of what is left of head, `body` and (unless the file was found
+// short) tail; `body_out` is how many of the body's bytes it took.
+int Job::write_small(const char *body, size_t body_len, size_t &body_out) noexcept {
+    struct iovec iov[3];
+    int n_iov = 0;
+    if (head_pos_ < head_len_) iov[n_iov++] = {head() + head_pos_, head_len_ - head_pos_};
+    if (body_len > 0) iov[n_iov++] = {const_cast<char *>(body), body_len};
+    if (!truncated_ && tail_pos_ < tail_len_) iov[n_iov++] = {tail() + tail_pos_, tail_len_ - tail_pos_};
+    body_out = 0;
+    if (n_iov == 0) return 0;
+    size_t n = 0;
+    if (int r = write_iov(iov, n_iov, 0, n)) return r;
+    // The bytes went in iov order: head, body, tail.
     size_t take = std::min(n, head_len_ - head_pos_);
     head_pos_ += take;
     n -= take;
-    size_t body = std::min(n, body_left);
-    body_sent_ += body;
-    tail_pos_ += n - body;
-    return body;
+    body_out = std::min(n, body_len);
+    body_sent_ += body_out;
+    tail_pos_ += n - body_out;
+    return 0;
 }
 
 // Head, body and tail in one writev.  The body is read into the thread's
 // buffer (no allocation per response); only bytes the socket did not take
 // are copied into a buffer of the transfer's own, for the next step.
 int Job::run_small() noexcept {
+    size_t body = 0;
     if (!buf_ && unread_ > 0) {  // first step: the body is not read yet
         char *tb = thread_buffer();
         if (tb == nullptr) return -ENOMEM;
         size_t len = 0;
         if (int r = read_small_body(tb, len)) return r;
-        struct iovec iov[3];
-        int n_iov = 0;
-        if (head_pos_ < head_len_) iov[n_iov++] = {head() + head_pos_, head_len_ - head_pos_};
-        if (len > 0) iov[n_iov++] = {tb, len};
-        if (!truncated_ && tail_pos_ < tail_len_) iov[n_iov++] = {tail() + tail_pos_, tail_len_ - tail_pos_};
-        size_t written = 0;
-        int r = n_iov > 0 ? write_iov(iov, n_iov, 0, written) : 0;
+        int r = write_small(tb, len, body);
         if (r < 0) return r;
-        size_t body = advance_small(written, len);
         if (body < len) {
             buf_ = alloc_buffer(len - body);
             if (!buf_) return -ENOMEM;
             std::memcpy(buf_.get(), tb + body, len - body);
             buf_len_ = len - body;
         }
-        if (r != 0) return r;
+        if (r != 0) return r;  // SF_STEP_WRITE
     }
-    for (;;) {
-        struct iovec iov[3];
-        int n_iov = 0;
-        if (head_pos_ < head_len_) iov[n_iov++] = {head() + head_pos_, head_len_ - head_pos_};
-        if (buf_pos_ < buf_len_) iov[n_iov++] = {buf_.get() + buf_pos_, buf_len_ - buf_pos_};
-        if (!truncated_ && tail_pos_ < tail_len_) iov[n_iov++] = {tail() + tail_pos_, tail_len_ - tail_pos_};
-        if (n_iov == 0) return truncated_ ? SF_ETRUNCATED : SF_STEP_DONE;
-        size_t written = 0;
-        if (int r = write_iov(iov, n_iov, 0, written)) return r;
-        buf_pos_ += advance_small(written, buf_len_ - buf_pos_);
+    while (head_pos_ < head_len_ || buf_pos_ < buf_len_ || (!truncated_ && tail_pos_ < tail_len_)) {
+        if (int r = write_small(buf_.get() + buf_pos_, buf_len_ - buf_pos_, body)) return r;
+        buf_pos_ += body;
     }
+    return truncated_ ? SF_ETRUNCATED : SF_STEP_DONE;
 }
 
 // 0: read or send the next `ask` bytes now (they are resident, were just

@@ -69,7 +69,7 @@ private:
     int run() noexcept;
     int run_small() noexcept;
     int read_small_body(char *dst, size_t &len) noexcept;
-    size_t advance_small(size_t n, size_t body_left) noexcept;
+    int write_small(const char *body, size_t body_len, size_t &body_out) noexcept;
     int write_iov(struct iovec *iov, int n, int flags, size_t &written) noexcept;
     int send_pending(const char *bytes, size_t len, size_t &pos, bool more) noexcept;
     int move_body(SigpipeGuard *guard) noexcept;
