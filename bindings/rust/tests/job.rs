@@ -111,7 +111,7 @@ fn worker_cancel_and_drop_never_run_the_callback() {
     let file = TempFile::sparse(256 * 1024 * 1024);
     let worker = Worker::new().unwrap();
     // A peer that never reads: the transfer stalls on a full socket buffer.
-    let (server, _client) = tcp_pair();
+    let (server, client) = tcp_pair();
     let job = Job::owning(owned(&server), file.open(), 0, None, &Options::new()).unwrap();
     let ran = Arc::new(AtomicBool::new(false));
     let dropped = Arc::new(AtomicBool::new(false));
@@ -123,7 +123,9 @@ fn worker_cancel_and_drop_never_run_the_callback() {
             r.store(true, Ordering::SeqCst)
         })
         .unwrap();
-    std::thread::sleep(Duration::from_millis(20));
+    // In flight: its first bytes have reached the peer (which reads none of them).
+    client.set_read_timeout(Some(GUARD)).unwrap();
+    assert_eq!(client.peek(&mut [0u8; 1]).unwrap(), 1, "the worker started the transfer");
     assert!(worker.cancel(ticket), "a stalled transfer is cancelled");
     assert!(dropped.load(Ordering::SeqCst), "the callback is dropped by cancel");
     assert!(!worker.cancel(ticket), "cancelling twice");
