@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
 #include <string.h>
@@ -13,20 +14,30 @@
 seam_t seam;
 static evsf_syscalls_t g_real;
 
-/* Decides for call number seam->calls (already incremented). */
-static int should_inject(seam_channel_t *c) {
+/* The bookkeeping is under one lock: a cold transfer's body is sent by a
+ * disk thread (while its loop thread may run other transfers), and a test
+ * may read seam_bytes_moved() meanwhile.  Hooks and real calls run outside it. */
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Counts the call; 1 when this call number gets the fault (counted too). */
+static int enter(seam_channel_t *c) {
+    pthread_mutex_lock(&g_mu);
+    c->calls++;
     const seam_fault_t *f = &c->fault;
-    if (f->err == 0 || c->calls < f->first) return 0;
-    if (f->times && c->injected >= f->times) return 0;
-    if (f->every && (c->calls - f->first) % f->every != 0) return 0;
-    return 1;
+    int inject = f->err != 0 && c->calls >= f->first && !(f->times && c->injected >= f->times) &&
+                 !(f->every && (c->calls - f->first) % f->every != 0);
+    if (inject) c->injected++;
+    pthread_mutex_unlock(&g_mu);
+    return inject;
 }
 
 static size_t capped(seam_channel_t *c, size_t count) {
+    pthread_mutex_lock(&g_mu);
     if (c->fault.cap && count > c->fault.cap) {
         c->capped++;
-        return c->fault.cap;
+        count = c->fault.cap;
     }
+    pthread_mutex_unlock(&g_mu);
     return count;
 }
 
@@ -39,6 +50,7 @@ static int cork_state(int fd) {
 
 static ssize_t record(seam_channel_t *c, int fd, uint64_t off, size_t count, ssize_t ret, int err,
                       int corked, int level, int op) {
+    pthread_mutex_lock(&g_mu);
     if (ret < 0 && (err == EAGAIN || err == EWOULDBLOCK)) c->eagain++;
     if (ret > 0) c->bytes += (uint64_t)ret;
     if (c->logged < SEAM_LOG_MAX) {
@@ -52,6 +64,7 @@ static ssize_t record(seam_channel_t *c, int fd, uint64_t off, size_t count, ssi
         e->level = level;
         e->op = op;
     }
+    pthread_mutex_unlock(&g_mu);
     errno = err;
     return ret;
 }
@@ -65,9 +78,7 @@ static ssize_t finish(seam_channel_t *c, int fd, uint64_t off, size_t count, ssi
 #define SEAM_INT_CALL(chan, fd, level, op, real_call)                                  \
     do {                                                                             \
         seam_channel_t *c_ = &seam.chan;                                             \
-        c_->calls++;                                                                 \
-        if (should_inject(c_)) {                                                     \
-            c_->injected++;                                                          \
+        if (enter(c_)) {                                                             \
             return (int)record(c_, (fd), 0, 0, -1, c_->fault.err, -1, (level), (op)); \
         }                                                                            \
         int r_ = (real_call);                                                        \
@@ -81,11 +92,10 @@ static int w_open(const char *path, int flags, mode_t mode) {
 /* Linux releases the fd whatever close returns: so does an injected error. */
 static int w_close(int fd) {
     seam_channel_t *c = &seam.close;
-    c->calls++;
+    int inject = enter(c);
     int r = g_real.close(fd);
     int err = r < 0 ? errno : 0;
-    if (should_inject(c)) {
-        c->injected++;
+    if (inject) {
         r = -1;
         err = c->fault.err;
     }
@@ -116,9 +126,7 @@ static int w_getsockname(int fd, struct sockaddr *addr, socklen_t *len) {
  * switch.  Not logged: there are many, and they carry no fd. */
 static void *w_alloc(size_t size) {
     seam_channel_t *c = &seam.alloc;
-    c->calls++;
-    if (should_inject(c)) {
-        c->injected++;
+    if (enter(c)) {
         errno = ENOMEM;
         return NULL;
     }
@@ -134,9 +142,7 @@ static int w_outq(int fd, int *bytes) { SEAM_INT_CALL(outq, fd, 0, 0, g_real.out
 
 static int w_resident(int fd, uint64_t off, uint64_t len) {
     seam_channel_t *c = &seam.resident;
-    c->calls++;
-    if (should_inject(c)) {
-        c->injected++;
+    if (enter(c)) {
         return (int)finish(c, fd, off, (size_t)len, -1, c->fault.err, -1);
     }
     int ret;
@@ -175,16 +181,21 @@ static int w_fetch(int fd, uint64_t off, uint64_t len, uint64_t ahead) {
 
 int seam_real_resident(int fd, uint64_t off, uint64_t len) { return g_real.resident(fd, off, len); }
 
+uint64_t seam_bytes_moved(void) {
+    pthread_mutex_lock(&g_mu);
+    uint64_t n = seam.sendfile.bytes + seam.sendmsg.bytes + seam.pread.bytes;
+    pthread_mutex_unlock(&g_mu);
+    return n;
+}
+
 int seam_fetch_calls(void) { return __atomic_load_n(&seam.fetch.calls, __ATOMIC_SEQ_CST); }
 int seam_fetch_returned(void) { return __atomic_load_n(&g_fetch_returned, __ATOMIC_SEQ_CST); }
 
 static ssize_t w_sendfile(int out_fd, int in_fd, off_t *offset, size_t count) {
     seam_channel_t *c = &seam.sendfile;
-    c->calls++;
     uint64_t off = (uint64_t)*offset;
     int corked = cork_state(out_fd);
-    if (should_inject(c)) {
-        c->injected++;
+    if (enter(c)) {
         return finish(c, out_fd, off, count, -1, c->fault.err, corked);
     }
     ssize_t ret;
@@ -196,9 +207,7 @@ static ssize_t w_sendfile(int out_fd, int in_fd, off_t *offset, size_t count) {
 
 static ssize_t w_pread(int fd, void *buf, size_t count, off_t offset) {
     seam_channel_t *c = &seam.pread;
-    c->calls++;
-    if (should_inject(c)) {
-        c->injected++;
+    if (enter(c)) {
         return finish(c, fd, (uint64_t)offset, count, -1, c->fault.err, -1);
     }
     ssize_t ret;
@@ -210,9 +219,7 @@ static ssize_t w_pread(int fd, void *buf, size_t count, off_t offset) {
 
 static ssize_t w_read(int fd, void *buf, size_t count) {
     seam_channel_t *c = &seam.read;
-    c->calls++;
-    if (should_inject(c)) {
-        c->injected++;
+    if (enter(c)) {
         return finish(c, fd, 0, count, -1, c->fault.err, -1);
     }
     ssize_t ret = g_real.read(fd, buf, capped(c, count));
@@ -221,12 +228,10 @@ static ssize_t w_read(int fd, void *buf, size_t count) {
 
 static ssize_t w_sendmsg(int fd, const struct msghdr *msg, int flags) {
     seam_channel_t *c = &seam.sendmsg;
-    c->calls++;
     size_t total = 0;
     for (size_t i = 0; i < msg->msg_iovlen; i++) total += msg->msg_iov[i].iov_len;
     int corked = cork_state(fd);
-    if (should_inject(c)) {
-        c->injected++;
+    if (enter(c)) {
         return record(c, fd, 0, total, -1, c->fault.err, corked, 0, flags);
     }
     size_t allow = capped(c, total);

@@ -11,7 +11,10 @@
  * setsockopt (TCP_CORK), getsockname, getpeername, outq, and alloc (the library's heap).  An injected error on close still
  * closes the fd (Linux frees it whatever close returns).  `cap` only means
  * something for sendfile, pread, read and sendmsg.
- * Single-threaded use only (the loop thread that runs the transfer). */
+ * Counters and logs are kept under a lock: a cold transfer's body is sent by
+ * a library disk thread (while the loop thread may run other transfers).
+ * Read them once the transfers are done (or through seam_bytes_moved());
+ * install, uninstall and set faults or hooks while no transfer runs. */
 #ifndef EVSF_TEST_SEAM_H
 #define EVSF_TEST_SEAM_H
 
@@ -87,6 +90,8 @@ void seam_install(void);
 /* Fetches started / finished so far (safe from any thread). */
 int seam_fetch_calls(void);
 int seam_fetch_returned(void);
+/* Bytes sendfile, sendmsg and pread reported moved so far (any thread). */
+uint64_t seam_bytes_moved(void);
 /* The real probe (after seam_install). */
 int seam_real_resident(int fd, uint64_t off, uint64_t len);
 void seam_uninstall(void);

@@ -453,8 +453,6 @@ static void wait_disk_idle(void) {
     FUZZ_CHECK(seam_fetch_calls() == seam_fetch_returned(), "a disk-thread read never returned");
 }
 
-/* Bytes the engine's syscalls reported moved (EAGAIN and faults move none). */
-static uint64_t seam_bytes(void) { return seam.sendfile.bytes + seam.sendmsg.bytes + seam.pread.bytes; }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static int set_up;
@@ -539,7 +537,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     uint64_t body_sent = 0;
     for (long iter = 0; !finished; iter++) {
         FUZZ_CHECK(iter < ITER_MAX, "no end after %d loop turns", ITER_MAX);
-        uint64_t moved_before = seam_bytes();
+        uint64_t moved_before = seam_bytes_moved();
         if (iter == p.trunc_iter) {
             FUZZ_CHECK(ftruncate(g_file, (off_t)p.trunc_size) == 0, "ftruncate");
             truncated = 1;
@@ -584,7 +582,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         /* A chunk being read in by a disk thread is progress too. */
         int disk_busy = seam_fetch_calls() != seam_fetch_returned() || seam_fetch_returned() != disk_before;
         if (disk_busy && !stepped_yield) usleep(100);
-        if (got != 0 || stepped_yield || disk_busy || seam_bytes() != moved_before || finished) {
+        if (got != 0 || stepped_yield || disk_busy || seam_bytes_moved() != moved_before || finished) {
             idle = 0;
             continue;
         }
