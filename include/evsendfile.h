@@ -197,14 +197,18 @@ SF_EXTERN void sf_options_init(sf_options_t *opts);
  * the kernel whether the chunk's pages are in the page cache (cachestat(2),
  * about 0.3 us; mincore on older kernels; a kernel that can tell neither
  * means "send inline", remembered for the process).  When they are not, the
- * chunk (max_chunk bytes) is read in by one of the library's disk threads
- * and the transfer waits for it without blocking its loop: other
- * connections, timers and transfers on the same base run meanwhile; the
- * idle timeout does not count that wait.  The thread waits for that chunk
- * only, and asks the kernel to read the next 4 MiB of the region ahead
- * (POSIX_FADV_WILLNEED); once a chunk is in, the next one is queued while it
- * is sent.  Regions of at most SF_SMALL_BODY_MAX
- * bytes are not asked about (their one read is small).
+ * rest of the body is the library's disk threads' work, and the transfer
+ * waits for them without blocking its loop: other connections, timers and
+ * transfers on the same base run meanwhile; the idle timeout does not count
+ * that wait.  For each chunk (max_chunk bytes, at most 2 MiB) a thread reads
+ * it in, asks the kernel to read the next 4 MiB of the region ahead
+ * (POSIX_FADV_WILLNEED, not waited for), then sends it itself -- sendfile or
+ * the copy path, as the loop would, non-blocking -- so the loop copies none
+ * of a cold transfer's bytes (like nginx's `aio threads`).  When the socket
+ * is full the loop waits for it to be writable and hands the rest of the
+ * chunk over again (no second read).  Head and tail are sent by the loop
+ * (the copy path's head goes with the first chunk).  Regions of at most
+ * SF_SMALL_BODY_MAX bytes are not asked about (their one read is small).
  *  - The disk threads: at most 4, started by the first cold chunk in the
  *    process and shared by every event_base, worker and stepped job; one
  *    FIFO queue of at most 1024 waiting chunks, one per transfer at a time
@@ -212,10 +216,12 @@ SF_EXTERN void sf_options_init(sf_options_t *opts);
  *    started, the chunk is sent inline (it blocks, as with SF_DISK_INLINE).
  *    A thread reads through its own dup of the source fd, so sf_cancel /
  *    sf_job_free / sf_worker_cancel may be followed by close(fd) at once; a
- *    read in progress then finishes on the dup and nothing is called back
- *    (until it ends, the library holds two fds for it: the dup and the
- *    job's eventfd).  When a transfer's done runs, its fds are already
- *    closed; a stepped job's stay open until sf_job_free.
+ *    read in progress then finishes on the dup, sends nothing, and nothing
+ *    is called back (until it ends, the library holds two fds for it: the
+ *    dup and the job's eventfd).  A send in progress is waited for (it is
+ *    non-blocking and at most one chunk): when they return, no thread
+ *    touches the socket any more.  When a transfer's done runs, its fds are
+ *    already closed; a stepped job's stay open until sf_job_free.
  *  - The holes of a sparse file are not in the page cache either: they go
  *    through the disk threads like cold pages (quickly: nothing is read).
  *  - The threads block every signal, are detached, idle when there is no
@@ -354,8 +360,8 @@ SF_EXTERN uint64_t sf_transfer_body_sent(const sf_transfer_t *t);
  *                      sf_job_source_fd(job) is readable.
  *   SF_STEP_YIELD      max_chunk bytes moved in this call: let other work run,
  *                      then step again (the socket is probably still writable).
- *   SF_STEP_SOURCE     the next chunk of the file is not in memory and a disk
- *                      thread is reading it in ("Cold files" above): wait until
+ *   SF_STEP_SOURCE     the file was found cold and a disk thread is reading
+ *                      or sending a chunk ("Cold files" above): wait until
  *                      sf_job_wait_fd(job) is readable (poll/epoll POLLIN, or
  *                      asyncio add_reader), then step again.  Stop watching
  *                      that fd before sf_job_free.  A step may also say this

@@ -113,9 +113,12 @@ void *DiskPool::run(void *slot_arg) noexcept {
         DiskRead *r = p.pop();
         p.in_hand[slot] = r;
         pthread_mutex_unlock(&p.mu);
-        int saved = errno;
-        evsf_sys.fetch(r->fd_, r->off_, r->len_, r->ahead_);  // errors: the send that follows reports them
-        errno = saved;
+        if (r->work()) {  // more to do: go on with it, unless others wait (then take turns)
+            pthread_mutex_lock(&p.mu);
+            p.in_hand[slot] = nullptr;
+            p.push_back(r);
+            continue;
+        }
         // Flag first, then the wake-up: a reactor woken by the write always
         // finds the flag (an edge-triggered one gets no second chance).
         r->done_.store(true, std::memory_order_release);
@@ -127,6 +130,32 @@ void *DiskPool::run(void *slot_arg) noexcept {
         pthread_mutex_lock(&p.mu);
     }
     return nullptr;
+}
+
+// On a disk thread: the read, then `then`, again (without a read) while it
+// says kMore and no other work waits for a thread.  True: more to do, but
+// other work waits (the caller queues this behind it).
+bool DiskRead::work() noexcept {
+    int saved = errno;
+    for (;;) {
+        if (len_ > 0) evsf_sys.fetch(fd_, off_, len_, ahead_);  // errors: the send reports them
+        len_ = 0;  // once: the transfer's `then` reads the rest itself
+        int waiting = kWaiting;
+        if (then_ == nullptr || !stage_.compare_exchange_strong(waiting, kThen, std::memory_order_acq_rel)) break;
+        result_ = then_(ctx_);
+        // kWaiting again when there is more: drop() may now stop it.
+        stage_.store(result_ == kMore ? kWaiting : kOver, std::memory_order_release);
+        if (result_ != kMore) break;
+        pthread_mutex_lock(&g_pool.mu);
+        bool others = g_pool.head != nullptr;
+        pthread_mutex_unlock(&g_pool.mu);
+        if (others) {
+            errno = saved;
+            return true;
+        }
+    }
+    errno = saved;
+    return false;
 }
 
 DiskRead *DiskRead::create(int fd) noexcept {
@@ -154,11 +183,15 @@ void DiskRead::unref() noexcept {
     std::free(this);
 }
 
-bool DiskRead::submit(uint64_t off, uint64_t len, uint64_t ahead) noexcept {
+bool DiskRead::submit(uint64_t off, uint64_t len, uint64_t ahead, Then then, void *ctx) noexcept {
     off_ = off;
     len_ = len;
     ahead_ = ahead;
+    then_ = then;
+    ctx_ = ctx;
+    result_ = 0;
     done_.store(false, std::memory_order_relaxed);
+    stage_.store(kWaiting, std::memory_order_relaxed);
     DiskPool &p = g_pool;
     pthread_mutex_lock(&p.mu);
     bool ok = p.queued < p.max_queue;
@@ -181,6 +214,15 @@ bool DiskRead::ready() noexcept {
 }
 
 void DiskRead::drop() noexcept {
+    // A `then` not begun never will; one running (a non-blocking send of
+    // one chunk) is waited for: it uses the transfer, which is about to go.
+    // After it, a thread that would go on to the next chunk finds kDropped.
+    stop_.store(true, std::memory_order_relaxed);
+    for (;;) {
+        int stage = kWaiting;
+        if (stage_.compare_exchange_strong(stage, kDropped, std::memory_order_acq_rel) || stage != kThen) break;
+        sched_yield();
+    }
     // A read that is over leaves its thread a few instructions from letting
     // go (notify, unref): wait for those, so this transfer's fds are closed
     // before its completion is reported.  One still reading (a cancel) is

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -32,6 +33,8 @@ constexpr uint64_t kDiskChunk = SF_DEFAULT_MAX_CHUNK;
 // One cold download went 1.1 -> 1.9 GB/s with it (8 MiB measured the same);
 // it is page cache a slow reader's transfer holds before it needs it.
 constexpr uint64_t kFetchAhead = 2 * kDiskChunk;
+// hand_over_chunk(): the disk threads cannot take the chunk, send it here.
+constexpr int kSendHere = INT_MAX;
 
 // The first published sf_options_t ends after `flags`.
 constexpr size_t kOptionsV1Size = offsetof(sf_options_t, flags) + sizeof(unsigned);
@@ -215,9 +218,11 @@ Job::~Job() {
 }
 
 void Job::release() noexcept {
-    if (corked_) set_cork(false);  // push whatever the cork still holds
-    if (probe_ && disk_) disk_->drop();  // a fetch in flight finishes on the pool's own fd, then frees it
+    // First: a disk thread sending for this job finishes (a read in flight
+    // finishes on the pool's own fd, then frees it, and sends nothing).
+    if (probe_ && disk_) disk_->drop();
     if (probe_) disk_ = nullptr;
+    if (corked_) set_cork(false);  // push whatever the cork still holds
     fetching_ = false;
     src_.close();
     if (claimed_) release_socket(sock_);
@@ -272,6 +277,8 @@ void Job::finish(int result) noexcept {
 bool Job::body_complete() const noexcept { return buf_pos_ == buf_len_ && (unread_ == 0 || eof_); }
 
 int Job::run() noexcept {
+    // A disk thread has this job: nothing else here may be read until it is done.
+    if (fetching_ && !disk_->ready()) return SF_STEP_SOURCE;
     if (method_ == Method::Small) return run_small();
     // The copy path of a regular file writes the head with the first body
     // bytes (copy_some): one writev, one packet, a syscall less per response.
@@ -296,9 +303,13 @@ int Job::move_body(SigpipeGuard *guard) noexcept {
     while (!body_complete()) {
         if (budget == 0) return SF_STEP_YIELD;
         bool sendfile = method_ == Method::Sendfile;
-        // Before taking bytes from the file (each sendfile, each copy read):
-        // are they in memory?  Else the disk threads bring them in.
-        if (probe_ && warm_left_ == 0 && (sendfile || buf_pos_ == buf_len_)) {
+        if (offload_) {  // found cold: the disk threads send it, chunk by chunk
+            int r = hand_over_chunk();
+            if (r == 0) continue;  // a chunk went out: the next one
+            if (r != kSendHere) return r;
+        } else if (probe_ && warm_left_ == 0 && (sendfile || buf_pos_ == buf_len_)) {
+            // Before taking bytes from the file (each sendfile, each copy
+            // read): are they in memory?  Else the disk threads take over.
             uint64_t ask = sendfile ? std::min<uint64_t>({unread_, budget, kMaxPerSyscall})
                                     : std::min<uint64_t>(unread_, SF_COPY_BUFFER_SIZE);
             if (int r = check_disk(ask)) return r;
@@ -396,7 +407,7 @@ int Job::write_small(const char *body, size_t body_len, size_t &body_out) noexce
     head_pos_ += take;
     n -= take;
     body_out = std::min(n, body_len);
-    body_sent_ += body_out;
+    add_sent(body_out);
     tail_pos_ += n - body_out;
     return 0;
 }
@@ -428,21 +439,11 @@ int Job::run_small() noexcept {
     return truncated_ ? SF_ETRUNCATED : SF_STEP_DONE;
 }
 
-// 0: read or send the next `ask` bytes now (they are resident, were just
-// fetched, or cannot be fetched off the loop); SF_STEP_SOURCE: the disk
-// threads are bringing them in.  Never an error: a probe or fetch that
-// fails only means the send itself runs (and reports what the file says).
-// A cold file streams: when a chunk is in, the next one is fetched while
-// this one is sent, and is not probed (it is being read in already).
+// 0: read or send the next `ask` bytes here (they are resident, or cannot
+// be handed over); SF_STEP_SOURCE: found cold, the disk threads have the
+// transfer from now on (offload_).  Never an error: a probe that fails only
+// means the send itself runs here (and reports what the file says).
 int Job::check_disk(uint64_t ask) noexcept {
-    if (fetching_) {
-        if (!disk_->ready()) return SF_STEP_SOURCE;
-        fetching_ = false;
-        uint64_t end = disk_->end(), region_end = next_offset_ + unread_;
-        warm_left_ = static_cast<uint32_t>(end > next_offset_ ? end - next_offset_ : 0);
-        if (end < region_end) fetch(end, std::min(disk_->len(), region_end - end));
-        return 0;
-    }
     if (g_resident_enosys.load(std::memory_order_relaxed)) return 0;
     ask = std::min<uint64_t>(ask, kDiskChunk);  // the probe's cost grows with its range
     int res = evsf_sys.resident(src_.fd(), next_offset_, ask);
@@ -453,25 +454,77 @@ int Job::check_disk(uint64_t ask) noexcept {
         if (res > 0) warm_left_ = static_cast<uint32_t>(ask);
         return 0;
     }
-    // A whole chunk (a copy read is smaller than max_chunk).
-    uint64_t len = std::min(unread_, std::max(ask, std::min<uint64_t>(max_chunk_, kDiskChunk)));
-    if (fetch(next_offset_, len)) return SF_STEP_SOURCE;
-    warm_left_ = static_cast<uint32_t>(len);  // inline: blocks, but moves
-    return 0;
+    offload_ = true;
+    int r = hand_over_chunk();
+    return r == kSendHere ? 0 : r;
 }
 
-// Hands [off, off + len) to the disk threads.  False when they cannot take it.
-bool Job::fetch(uint64_t off, uint64_t len) noexcept {
+// A transfer found cold: a disk thread reads each chunk in and sends it
+// (send_on_disk_thread), so its loop moves none of the body's bytes -- a
+// request on another connection of that loop waits for no copy.  0 after
+// the thread sent a whole chunk; SF_STEP_SOURCE while it works; the
+// thread's SF_STEP_WRITE (the socket is full: wait, then hand over the rest
+// of the chunk) or error; kSendHere when the pool cannot take it (the loop
+// sends the chunk: blocking, but moving).  What is left of a chunk after
+// SF_STEP_WRITE is in memory: it is handed over without a read.
+int Job::hand_over_chunk() noexcept {
+    if (fetching_) {  // over: run() saw the disk read ready()
+        fetching_ = false;
+        return disk_->result();  // never kMore: the thread goes on itself
+    }
+    uint64_t len = warm_left_ == 0 ? next_chunk() : 0;
+    // The thread waits for this chunk only, but asks the kernel for the next
+    // ones too (readahead, not waited for); it reads the chunks after this
+    // one itself, as it sends them (send_on_disk_thread).
+    uint64_t ahead = std::min(unread_ - len, kFetchAhead);
     if (disk_ == nullptr) disk_ = DiskRead::create(src_.fd());
-    // The disk thread waits for [off, off+len) only, but asks the kernel for
-    // the next chunks too (readahead, not waited for): one 2 MiB read at a
-    // time, each waited for in turn, ran at half the inline speed
-    // (bench/RESULTS.md, "Cold files").
-    uint64_t region_end = next_offset_ + unread_;
-    uint64_t ahead = off + len < region_end ? std::min(region_end - (off + len), kFetchAhead) : 0;
-    if (disk_ == nullptr || !disk_->submit(off, len, ahead)) return false;
-    fetching_ = true;
-    return true;
+    fetching_ = true;  // before the thread may look at this job (it reads flags in the same byte)
+    if (disk_ != nullptr && disk_->submit(next_offset_, len, ahead, send_on_disk_thread, this)) return SF_STEP_SOURCE;
+    fetching_ = false;
+    return kSendHere;
+}
+
+// The next chunk of a cold transfer: its length, also set as warm_left_
+// (the thread's budget: it sends no further than what it read in).
+uint64_t Job::next_chunk() noexcept {
+    uint64_t len = std::min({unread_, max_chunk_, kDiskChunk});
+    warm_left_ = static_cast<uint32_t>(len);
+    return len;
+}
+
+
+// DiskRead's `then`, on a disk thread: sends up to warm_left_ bytes with
+// the loop's own code.  The first chunk was read in before (a cancel then
+// costs no wait); after a whole chunk the thread goes on to the next
+// (DiskRead::kMore) and reads it as it sends it: one read-in-then-send per
+// chunk ran at 0.65x the inline speed, this at 1.0x (bench/RESULTS.md,
+// "Cold files").  So the loop is woken only by a full socket, an error or
+// the body's end.  Until ready() says the thread is done, nothing else
+// touches this job (the loop only looks at the DiskRead; release() waits
+// for this to return, and stops it between two syscalls).
+int Job::send_on_disk_thread(void *self) noexcept {
+    Job *job = static_cast<Job *>(self);
+    int r;
+    if (job->method_ != Method::Sendfile) {
+        r = job->send_warm(job->warm_left_, nullptr);
+    } else {
+        SigpipeGuard guard;
+        r = job->send_warm(job->warm_left_, &guard);
+    }
+    if (r != 0 || job->body_complete() || job->disk_->stopping()) return r;
+    job->next_chunk();
+    return DiskRead::kMore;
+}
+
+// On a disk thread: body bytes until `budget` is used up, the body is out
+// or the transfer is being cancelled: 0, or the SF_STEP_* / error that
+// stopped it.
+int Job::send_warm(uint64_t budget, SigpipeGuard *guard) noexcept {
+    while (budget > 0 && !body_complete() && !disk_->stopping()) {
+        int r = method_ == Method::Sendfile ? sendfile_some(budget, *guard) : copy_some(budget);
+        if (r != 0) return r;
+    }
+    return 0;
 }
 
 // 0 after progress (call again), SF_STEP_* to stop, or an error.
@@ -488,7 +541,7 @@ int Job::sendfile_some(uint64_t &budget, SigpipeGuard &guard) noexcept {
         uint64_t moved = static_cast<uint64_t>(n);
         next_offset_ += moved;
         unread_ -= moved;
-        body_sent_ += moved;
+        add_sent(moved);
         budget -= std::min(budget, moved);
         warm_left_ -= static_cast<uint32_t>(std::min<uint64_t>(warm_left_, moved));
         return 0;
@@ -539,7 +592,7 @@ int Job::copy_some(uint64_t &budget) noexcept {
     }
     next_offset_ += sent;
     unread_ -= sent;
-    body_sent_ += sent;
+    add_sent(sent);
     budget -= std::min<uint64_t>(budget, sent);
     warm_left_ -= static_cast<uint32_t>(std::min<uint64_t>(warm_left_, sent));
     return r;
@@ -573,7 +626,7 @@ int Job::copy_some_buffered(uint64_t &budget) noexcept {
     size_t n = 0;
     if (int r = write_iov(&iov, 1, flags, n)) return r;
     buf_pos_ += n;
-    body_sent_ += static_cast<uint64_t>(n);
+    add_sent(static_cast<uint64_t>(n));
     budget -= std::min<uint64_t>(budget, static_cast<uint64_t>(n));
     return 0;
 }

@@ -2,6 +2,7 @@
 // step at a time, until the socket would block.  No event loop in here.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -29,7 +30,8 @@ public:
     // One SF_STEP_* value or a negative error.  Repeats its final answer.
     int step() noexcept;
 
-    uint64_t body_sent() const { return body_sent_; }
+    // Any time, also while a disk thread sends for this job (SF_STEP_SOURCE).
+    uint64_t body_sent() const { return body_sent_.load(std::memory_order_relaxed); }
     int source_fd() const { return src_.fd(); }
     // The fd to wait for readability after SF_STEP_READ (the source) or
     // SF_STEP_SOURCE (the disk threads' wake-up fd).
@@ -61,7 +63,7 @@ private:
 
     Job()
         : buf_(), eof_(false), truncated_(false), is_tcp_(false), want_cork_(false), corked_(false), started_(false),
-          finished_(false), probe_(false), fetching_(false), claimed_(false) {}
+          finished_(false), probe_(false), fetching_(false), offload_(false), claimed_(false) {}
     // A Job and its copies of head and tail are one allocation: the head's
     // bytes, then the tail's, right after the object (see create()).
     char *head() { return reinterpret_cast<char *>(this + 1); }
@@ -77,7 +79,13 @@ private:
     int copy_some(uint64_t &budget) noexcept;
     int copy_some_buffered(uint64_t &budget) noexcept;
     int check_disk(uint64_t ask) noexcept;
-    bool fetch(uint64_t off, uint64_t len) noexcept;
+    int hand_over_chunk() noexcept;
+    uint64_t next_chunk() noexcept;
+    static int send_on_disk_thread(void *self) noexcept;
+    int send_warm(uint64_t budget, SigpipeGuard *guard) noexcept;
+    void add_sent(uint64_t n) noexcept {
+        body_sent_.store(body_sent_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    }
     int read_source(char *buf, size_t want, size_t &got) noexcept;
     bool body_complete() const noexcept;
     void set_cork(bool on) noexcept;
@@ -92,7 +100,7 @@ private:
     size_t head_pos_ = 0, tail_pos_ = 0;
     uint64_t next_offset_ = 0;  // file offset of the next read / sendfile
     uint64_t unread_ = 0;       // region bytes not yet taken from the file (SF_COUNT_TO_EOF: unknown)
-    uint64_t body_sent_ = 0;
+    std::atomic<uint64_t> body_sent_{0};  // one writer at a time (the loop, or the disk thread it handed over to)
     uint64_t max_chunk_ = SF_DEFAULT_MAX_CHUNK;
     // One slot, two uses that never meet (probe_ says which; bench/footprint.c
     // counts this object): the disk reads of a regular file sent in chunks
@@ -109,7 +117,8 @@ private:
     // (at most kDiskChunk): not probed again, and no read or sendfile past them.
     uint32_t warm_left_ = 0;
     Method method_ = Method::Copy;
-    // One byte of flags (bench/footprint.c counts this object's size).
+    // Flags, packed (bench/footprint.c counts this object's size).  A disk
+    // thread running send_on_disk_thread writes none of them.
     bool eof_ : 1;              // a stream source hit EOF (only legal with an unknown count)
     bool truncated_ : 1;        // the small path read fewer bytes than promised
     bool is_tcp_ : 1;
@@ -117,7 +126,8 @@ private:
     bool started_ : 1;
     bool finished_ : 1;
     bool probe_ : 1;            // a regular file sent in chunks, SF_DISK_INLINE not given
-    bool fetching_ : 1;         // a chunk is in the disk threads' hands (maybe the one after the next)
+    bool fetching_ : 1;         // a chunk is in the disk threads' hands: the job is theirs until ready()
+    bool offload_ : 1;          // found cold: the disk threads read and send the rest of the body
     bool claimed_ : 1;          // holds the socket (socket_claims.hpp) until release()
 };
 

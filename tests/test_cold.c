@@ -45,7 +45,7 @@ static int g_seen_fstat = -2; /* fstat on it after the gate opened: 0 = a live f
 static off_t g_truncate_to = -1;
 static int g_truncate_fd = -1;
 #define MAX_FETCHES 64
-static struct fetch_rec { uint64_t off, len, ahead; } g_fetches[MAX_FETCHES]; /* every fetch, in order */
+static struct fetch_rec { int fd; uint64_t off, len, ahead; } g_fetches[MAX_FETCHES]; /* every fetch, in order */
 static int g_n_fetches;
 
 static void gate_close(void) {
@@ -65,7 +65,7 @@ static void gate_open(void) {
  * (the bug these tests look for), the test would see the wrong order, not hang. */
 static int fetch_hook(int fd, uint64_t off, uint64_t len, uint64_t ahead) {
     pthread_mutex_lock(&g_mu);
-    if (g_n_fetches < MAX_FETCHES) g_fetches[g_n_fetches++] = (struct fetch_rec){off, len, ahead};
+    if (g_n_fetches < MAX_FETCHES) g_fetches[g_n_fetches++] = (struct fetch_rec){fd, off, len, ahead};
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += 10;
@@ -182,6 +182,69 @@ static int teardown(void **state) {
     return 0;
 }
 
+/* ------------------------------------ the body's bytes leave from a disk thread */
+
+/* Which thread took each body byte from the file: the seam's sendfile and
+ * pread hooks run on the thread that calls them. */
+static pthread_t g_loop_thread;
+static int g_body_on_loop, g_body_off_loop; /* calls (atomics: the hooks run on either thread) */
+static int g_hold_send = 0;                 /* the next off-loop call waits at the send gate */
+static int g_send_held, g_send_released;    /* it reached the gate; it returned */
+static pthread_mutex_t g_send_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_send_cv = PTHREAD_COND_INITIALIZER;
+static int g_send_open = 1;
+
+#define MAX_BODY_CALLS 4096
+static int g_body_fds[MAX_BODY_CALLS], g_n_body; /* the source fd of each off-loop call, in order (under g_mu) */
+static int g_sink_fd = -1;                       /* sendfile to this socket is sunk: "all sent" */
+
+static void note_body_call(int src_fd) {
+    if (pthread_equal(pthread_self(), g_loop_thread)) {
+        __atomic_add_fetch(&g_body_on_loop, 1, __ATOMIC_SEQ_CST);
+        return;
+    }
+    __atomic_add_fetch(&g_body_off_loop, 1, __ATOMIC_SEQ_CST);
+    pthread_mutex_lock(&g_mu);
+    if (g_n_body < MAX_BODY_CALLS) g_body_fds[g_n_body++] = src_fd;
+    pthread_mutex_unlock(&g_mu);
+    if (!__atomic_exchange_n(&g_hold_send, 0, __ATOMIC_SEQ_CST)) return;
+    pthread_mutex_lock(&g_send_mu);
+    __atomic_store_n(&g_send_held, 1, __ATOMIC_SEQ_CST);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    while (!g_send_open && pthread_cond_timedwait(&g_send_cv, &g_send_mu, &until) == 0) {
+    }
+    pthread_mutex_unlock(&g_send_mu);
+}
+
+static int sendfile_note(int out_fd, int in_fd, off_t *off, size_t count, ssize_t *ret) {
+    note_body_call(in_fd);
+    if (out_fd != g_sink_fd) return 0; /* the real call runs */
+    *off += (off_t)count;
+    *ret = (ssize_t)count;
+    return 1;
+}
+
+static int pread_note(int fd, void *buf, size_t count, off_t off, ssize_t *ret) {
+    (void)buf, (void)count, (void)off, (void)ret;
+    note_body_call(fd);
+    return 0;
+}
+
+static void install_body_notes(int cold_fd) {
+    install(cold_fd);
+    g_loop_thread = pthread_self();
+    __atomic_store_n(&g_body_on_loop, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&g_body_off_loop, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&g_send_held, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&g_send_released, 0, __ATOMIC_SEQ_CST);
+    g_n_body = 0;
+    g_sink_fd = -1;
+    seam.sendfile_hook = sendfile_note;
+    seam.pread_hook = pread_note;
+}
+
 /* ---------------------------------------------------------------- tests */
 
 /* One thread, a queue of one: the first cold transfer's chunk is on the
@@ -212,6 +275,49 @@ static void test_pool_full(void **state) {
     assert_int_equal(seam_fetch_calls(), 2); /* A and B; C never went to the pool */
     for (int i = 0; i < 3; i++) xfer_finish(&x[i], 0);
     assert_int_equal(g_order[0], 'C');
+    event_base_free(base);
+    seam_uninstall();
+    evsf_disk_limits(4, 1024);
+}
+
+/* Still one thread: two cold transfers of several chunks take turns.  The
+ * thread goes on to a transfer's next chunk by itself only while no other
+ * work waits; here B waits from the start, so B's first bytes go out
+ * before A's last, not after all of A. */
+static void test_transfers_take_turns(void **state) {
+    (void)state;
+    evsf_disk_limits(1, 1024);
+    assert_int_equal(evsf_disk_threads(), 1);
+    install_body_notes(-2);
+    gate_close();
+    struct event_base *base = event_base_new();
+    xfer_t x[2];
+    for (int i = 0; i < 2; i++) xfer_open(&x[i], (char)('A' + i));
+    sf_region_t reg[2];
+    struct iovec hv[2];
+    sf_options_t o[2];
+    for (int i = 0; i < 2; i++) {
+        reg[i] = (sf_region_t){x[i].file, NULL, 1000, REGION};
+        opts_with(&o[i], &hv[i], HEAD, NULL, NULL);
+        o[i].max_chunk = 64 * KiB; /* five chunks each */
+    }
+    assert_int_equal(sf_send_async(base, x[0].sender, &reg[0], &o[0], on_done, &x[0], &x[0].t), 0);
+    wait_fetches(1); /* A's first chunk is in the thread's hands */
+    assert_int_equal(sf_send_async(base, x[1].sender, &reg[1], &o[1], on_done, &x[1], &x[1].t), 0);
+    gate_open();
+    assert_true(run_until(base, &x[0].done.calls));
+    assert_true(run_until(base, &x[1].done.calls));
+    for (int i = 0; i < 2; i++) xfer_finish(&x[i], 0);
+    /* In the order the thread sent them: B's first bytes before A's last. */
+    pthread_mutex_lock(&g_mu);
+    int first_b = -1, last_a = -1;
+    for (int i = 0; i < g_n_body; i++) {
+        if (g_body_fds[i] == x[1].file && first_b < 0) first_b = i;
+        if (g_body_fds[i] == x[0].file) last_a = i;
+    }
+    pthread_mutex_unlock(&g_mu);
+    assert_true(first_b >= 0 && last_a >= 0);
+    assert_true(first_b < last_a);
     event_base_free(base);
     seam_uninstall();
     evsf_disk_limits(4, 1024);
@@ -363,43 +469,6 @@ static void test_step_source_poll(void **state) {
     assert_int_equal(count_open_fds(), fds_before);
 }
 
-/* A cold file streams in chunks: each fetch waits for its own chunk and asks
- * the kernel to read the next two (4 MiB) ahead, never past the region, and
- * the chunks cover the region end to end. */
-static void test_fetch_reads_ahead(void **state) {
-    (void)state;
-    const uint64_t off = 1000, count = 9 * MiB + 5, chunk = SF_DEFAULT_MAX_CHUNK;
-    int file = make_pattern_file(off + count + 3000, NULL);
-    int s, r;
-    socketpair_nb(&s, &r);
-    install(file);
-    reader_t rd = {.keep = 1};
-    done_rec_t d;
-    sf_region_t reg = {file, NULL, off, count};
-    assert_int_equal(transfer_collect(s, r, &reg, NULL, &rd, &d), 0);
-    assert_int_equal(d.status, 0);
-    assert_true(wire_matches(rd.buf, rd.len, "", off, count, NULL));
-    pthread_mutex_lock(&g_mu);
-    int n = g_n_fetches;
-    pthread_mutex_unlock(&g_mu);
-    assert_int_equal(n, 5); /* 2 + 2 + 2 + 2 + 1 MiB + 5 */
-    uint64_t at = off, end = off + count;
-    for (int i = 0; i < n; i++) {
-        assert_true(g_fetches[i].off == at);
-        assert_true(g_fetches[i].len == (end - at < chunk ? end - at : chunk));
-        at += g_fetches[i].len;
-        uint64_t rest = end - at;
-        assert_true(g_fetches[i].ahead == (rest < 2 * chunk ? rest : 2 * chunk));
-    }
-    assert_true(at == end);
-    assert_true(g_fetches[n - 1].ahead == 0);
-    seam_uninstall();
-    reader_free(&rd);
-    close(s);
-    close(r);
-    close(file);
-}
-
 /* The worker's loop waits for the disk the same way. */
 static void wdone(sf_transfer_t *t, int status, uint64_t body_sent, void *arg) {
     (void)t;
@@ -431,6 +500,184 @@ static void test_worker_cold(void **state) {
     sf_worker_free(w);
     xfer_finish(&x, 0);
     seam_uninstall();
+}
+
+/* A cold transfer of many chunks to a slow socket (a socketpair: it fills
+ * after a few KiB, so every chunk is handed over several times), on both
+ * body methods: every sendfile / pread of the body runs on a disk thread,
+ * none on the loop; head, body and tail arrive whole and in order. */
+static void test_cold_sent_off_loop(void **state) {
+    (void)state;
+    static const unsigned flags[] = {SF_NO_SENDFILE, 0};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        const uint64_t off = 777, count = 5 * MiB + 3;
+        int fds_before = count_open_fds();
+        int file = make_pattern_file(off + count + 100, NULL);
+        int s, r;
+        socketpair_nb(&s, &r);
+        install_body_notes(file);
+        reader_t rd = {.keep = 1};
+        done_rec_t d;
+        sf_region_t reg = {file, NULL, off, count};
+        struct iovec hv, tv;
+        sf_options_t o;
+        opts_with(&o, &hv, HEAD, &tv, "\r\ntail");
+        o.flags = flags[i];
+        assert_int_equal(transfer_collect(s, r, &reg, &o, &rd, &d), 0);
+        assert_int_equal(d.status, 0);
+        assert_true(d.body_sent == count);
+        assert_true(wire_matches(rd.buf, rd.len, HEAD, off, count, "\r\ntail"));
+        assert_int_equal(__atomic_load_n(&g_body_on_loop, __ATOMIC_SEQ_CST), 0);
+        assert_true(__atomic_load_n(&g_body_off_loop, __ATOMIC_SEQ_CST) >= 3);
+        /* The first chunk is read in; a thread reads the next ones as it sends
+         * them, unless the socket filled right at a chunk's end. */
+        assert_true(seam_fetch_calls() >= 1 && seam_fetch_calls() <= 3);
+        if (flags[i] & SF_NO_SENDFILE) assert_int_equal(seam.sendfile.calls, 0);
+        else assert_true(seam.sendfile.bytes == count);
+        seam_uninstall();
+        reader_free(&rd);
+        close(s);
+        close(r);
+        close(file);
+        assert_int_equal(count_open_fds(), fds_before);
+    }
+}
+
+/* The first cold chunk is read in by a disk thread, which asks the kernel
+ * for the next 4 MiB too; the thread then sends the whole region by itself
+ * (a socket that never fills: sendfile is sunk), reading the chunks after
+ * the first as it sends them: one read-in, no wake-up of the loop between
+ * chunks, every sendfile off the loop, the region covered end to end. */
+static void test_first_chunk_read_then_streamed(void **state) {
+    (void)state;
+    const uint64_t off = 1000, count = 9 * MiB + 5, chunk = SF_DEFAULT_MAX_CHUNK;
+    int file = make_pattern_file(off + count + 3000, NULL);
+    int s, r;
+    socketpair_nb(&s, &r);
+    install_body_notes(file);
+    g_sink_fd = s;
+    done_rec_t d;
+    reader_t rd = {.keep = 1};
+    sf_region_t reg = {file, NULL, off, count};
+    assert_int_equal(transfer_collect(s, r, &reg, NULL, &rd, &d), 0);
+    assert_int_equal(d.status, 0);
+    assert_true(d.body_sent == count);
+    assert_int_equal(rd.len, 0); /* all sunk */
+    pthread_mutex_lock(&g_mu);
+    int n = g_n_fetches;
+    struct fetch_rec first = g_fetches[0];
+    pthread_mutex_unlock(&g_mu);
+    assert_int_equal(n, 1);
+    assert_true(first.off == off && first.len == chunk && first.ahead == 2 * chunk);
+    assert_int_equal(__atomic_load_n(&g_body_on_loop, __ATOMIC_SEQ_CST), 0);
+    uint64_t at = off;
+    for (int i = 0; i < seam.sendfile.logged; i++) {
+        assert_true(seam.sendfile.log[i].off == at);
+        assert_true(seam.sendfile.log[i].count <= chunk); /* no further than one chunk per call */
+        at += (uint64_t)seam.sendfile.log[i].ret;
+    }
+    assert_true(at == off + count);
+    assert_true(seam.sendfile.calls >= 5); /* 2 + 2 + 2 + 2 + 1 MiB + 5 */
+    seam_uninstall();
+    reader_free(&rd);
+    close(s);
+    close(r);
+    close(file);
+}
+
+/* sf_cancel while a disk thread is in the middle of sending: cancel returns
+ * only after that send did (the caller may write to the socket right after),
+ * no done, and no byte leaves for this transfer afterwards. */
+static void *open_send_gate_later(void *arg) {
+    (void)arg;
+    usleep(50 * 1000); /* only lets a cancel that does not wait be caught; never a failure by itself */
+    pthread_mutex_lock(&g_send_mu);
+    __atomic_store_n(&g_send_released, 1, __ATOMIC_SEQ_CST);
+    g_send_open = 1;
+    pthread_cond_broadcast(&g_send_cv);
+    pthread_mutex_unlock(&g_send_mu);
+    return NULL;
+}
+
+static void test_cancel_while_thread_sends(void **state) {
+    (void)state;
+    static const unsigned flags[] = {SF_NO_SENDFILE, 0};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        int fds_before = count_open_fds();
+        struct event_base *base = event_base_new();
+        xfer_t x;
+        xfer_open(&x, 'X');
+        install_body_notes(x.file);
+        pthread_mutex_lock(&g_send_mu);
+        g_send_open = 0;
+        pthread_mutex_unlock(&g_send_mu);
+        __atomic_store_n(&g_hold_send, 1, __ATOMIC_SEQ_CST);
+        assert_int_equal(xfer_start(&x, base, flags[i]), 0);
+        for (int k = 0; k < GUARD_SECONDS * 1000 && !__atomic_load_n(&g_send_held, __ATOMIC_SEQ_CST); k++)
+            usleep(1000);
+        assert_int_equal(__atomic_load_n(&g_send_held, __ATOMIC_SEQ_CST), 1);
+        pthread_t opener;
+        assert_int_equal(pthread_create(&opener, NULL, open_send_gate_later, NULL), 0);
+        assert_int_equal(sf_cancel(x.t), 0);
+        /* The thread's send was over before sf_cancel returned. */
+        assert_int_equal(__atomic_load_n(&g_send_released, __ATOMIC_SEQ_CST), 1);
+        int calls = __atomic_load_n(&g_body_off_loop, __ATOMIC_SEQ_CST);
+        pthread_join(opener, NULL);
+        for (int k = 0; k < 5; k++) event_base_loop(base, EVLOOP_NONBLOCK);
+        usleep(10 * 1000);
+        assert_int_equal(__atomic_load_n(&g_body_off_loop, __ATOMIC_SEQ_CST), calls); /* nothing after */
+        assert_int_equal(x.done.calls, 0);
+        assert_int_equal(__atomic_load_n(&g_body_on_loop, __ATOMIC_SEQ_CST), 0);
+        assert_int_equal(event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED), 0);
+        shutdown(x.sender, SHUT_RDWR);
+        reader_join(&x.reader);
+        reader_free(&x.reader);
+        close(x.sender);
+        close(x.receiver);
+        close(x.file);
+        event_base_free(base);
+        seam_uninstall();
+        for (int k = 0; k < GUARD_SECONDS * 100 && count_open_fds() != fds_before; k++) usleep(10000);
+        assert_int_equal(count_open_fds(), fds_before);
+    }
+}
+
+/* The peer goes away while a disk thread sends: the transfer ends with the
+ * socket's error (EPIPE or ECONNRESET), reported on the loop; no SIGPIPE
+ * (the process would die of it), on both body methods. */
+static void test_peer_gone_while_thread_sends(void **state) {
+    (void)state;
+    static const unsigned flags[] = {SF_NO_SENDFILE, 0};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++) {
+        struct event_base *base = event_base_new();
+        xfer_t x;
+        memset(&x, 0, sizeof x);
+        x.tag = 'P';
+        x.file = make_pattern_file(8 * MiB, NULL);
+        socketpair_nb(&x.sender, &x.receiver);
+        done_rec_init(&x.done, -1);
+        install_body_notes(x.file);
+        sf_region_t reg = {x.file, NULL, 0, 8 * MiB};
+        sf_options_t o = {.struct_size = sizeof o, .flags = flags[i]};
+        assert_int_equal(sf_send_async(base, x.sender, &reg, &o, on_done, &x, &x.t), 0);
+        /* Nobody reads: the first hand-over fills the socket, then the peer closes. */
+        for (int k = 0; k < GUARD_SECONDS * 1000; k++) {
+            event_base_loop(base, EVLOOP_NONBLOCK);
+            if (__atomic_load_n(&g_body_off_loop, __ATOMIC_SEQ_CST) >= 1 && evsf_disk_pending() == 0) break;
+            usleep(1000);
+        }
+        for (int k = 0; k < 5; k++) event_base_loop(base, EVLOOP_NONBLOCK);
+        assert_int_equal(x.done.calls, 0);
+        close(x.receiver);
+        assert_true(run_until(base, &x.done.calls));
+        assert_true(x.done.status == -EPIPE || x.done.status == -ECONNRESET);
+        assert_int_equal(__atomic_load_n(&g_body_on_loop, __ATOMIC_SEQ_CST), 0);
+        assert_true(__atomic_load_n(&g_body_off_loop, __ATOMIC_SEQ_CST) >= 2);
+        close(x.sender);
+        close(x.file);
+        event_base_free(base);
+        seam_uninstall();
+    }
 }
 
 /* SF_DISK_INLINE: no probe, no disk thread. */
@@ -566,12 +813,16 @@ static void test_fork_child(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_pool_full, teardown),
+        cmocka_unit_test_teardown(test_transfers_take_turns, teardown),
         cmocka_unit_test_teardown(test_cold_does_not_block_loop, teardown),
         cmocka_unit_test_teardown(test_cancel_in_flight, teardown),
         cmocka_unit_test_teardown(test_truncated_while_cold, teardown),
         cmocka_unit_test_teardown(test_step_source_poll, teardown),
-        cmocka_unit_test_teardown(test_fetch_reads_ahead, teardown),
         cmocka_unit_test_teardown(test_worker_cold, teardown),
+        cmocka_unit_test_teardown(test_cold_sent_off_loop, teardown),
+        cmocka_unit_test_teardown(test_first_chunk_read_then_streamed, teardown),
+        cmocka_unit_test_teardown(test_cancel_while_thread_sends, teardown),
+        cmocka_unit_test_teardown(test_peer_gone_while_thread_sends, teardown),
         cmocka_unit_test_teardown(test_disk_inline, teardown),
         cmocka_unit_test_teardown(test_real_cold_file, teardown),
         cmocka_unit_test_teardown(test_fork_child, teardown),

@@ -39,13 +39,15 @@
  *             closing the job's own files (kept open until then, so a loop
  *             can stop watching them first)
  *   cold, cold-copy, cold-step  sendfile, copy and step-path with the
- *             page-cache probe (`resident`) answering "not resident": each
- *             16 KiB chunk is read in by a disk thread (`fetch`, through a
- *             dup made with fcntl F_DUPFD_CLOEXEC) before it is sent.
+ *             page-cache probe (`resident`) answering "not resident": the
+ *             first 16 KiB chunk is read in by a disk thread (`fetch`,
+ *             through a dup made with fcntl F_DUPFD_CLOEXEC), which then
+ *             sends the body, chunk by chunk, with the same syscalls the
+ *             loop would make (so their rows match the warm shapes').
  *             `fetch` runs on the disk thread's own dup of the file: it is
  *             not counted in "after done", and fds are counted once it is
- *             over (an error can end a transfer while the next chunk is
- *             being read in)
+ *             over (an error can end a transfer while the thread still
+ *             holds it)
  * The files live on /dev/shm (tmpfs), so the engine's fstatfs runs too.
  *
  * Recorded per case: the status (sf_send_async's return: "sync:X"; or what
