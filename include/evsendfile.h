@@ -200,14 +200,17 @@ SF_EXTERN void sf_options_init(sf_options_t *opts);
  * rest of the body is the library's disk threads' work, and the transfer
  * waits for them without blocking its loop: other connections, timers and
  * transfers on the same base run meanwhile; the idle timeout does not count
- * that wait.  For each chunk (max_chunk bytes, at most 2 MiB) a thread reads
- * it in, asks the kernel to read the next 4 MiB of the region ahead
- * (POSIX_FADV_WILLNEED, not waited for), then sends it itself -- sendfile or
- * the copy path, as the loop would, non-blocking -- so the loop copies none
- * of a cold transfer's bytes (like nginx's `aio threads`).  When the socket
- * is full the loop waits for it to be writable and hands the rest of the
- * chunk over again (no second read).  Head and tail are sent by the loop
- * (the copy path's head goes with the first chunk).  Regions of at most
+ * that wait.  A thread reads the first chunk (max_chunk bytes, at most
+ * 2 MiB) in, asking the kernel to read the next 4 MiB ahead
+ * (POSIX_FADV_WILLNEED, not waited for), then sends the body itself --
+ * sendfile or the copy path, as the loop would, non-blocking -- chunk after
+ * chunk, reading each later chunk as it sends it (the kernel's readahead);
+ * between two chunks it lets other transfers waiting for a thread go first.
+ * So the loop copies none of a cold transfer's bytes (like nginx's
+ * `aio threads`).  When the socket is full the loop waits for it to be
+ * writable and hands the transfer over again (what was read in is not read
+ * again).  Head and tail are sent by the loop (the copy path's head goes
+ * with the first chunk).  Regions of at most
  * SF_SMALL_BODY_MAX bytes are not asked about (their one read is small).
  *  - The disk threads: at most 4, started by the first cold chunk in the
  *    process and shared by every event_base, worker and stepped job; one
@@ -218,9 +221,10 @@ SF_EXTERN void sf_options_init(sf_options_t *opts);
  *    sf_job_free / sf_worker_cancel may be followed by close(fd) at once; a
  *    read in progress then finishes on the dup, sends nothing, and nothing
  *    is called back (until it ends, the library holds two fds for it: the
- *    dup and the job's eventfd).  A send in progress is waited for (it is
- *    non-blocking and at most one chunk): when they return, no thread
- *    touches the socket any more.  When a transfer's done runs, its fds are
+ *    dup and the job's eventfd).  A send in progress is waited for: the
+ *    thread stops after its current syscall (one pread or sendfile of at
+ *    most a chunk, which may wait for the disk); when they return, no thread
+ *    touches the socket or the source fd any more.  When a transfer's done runs, its fds are
  *    already closed; a stepped job's stay open until sf_job_free.
  *  - The holes of a sparse file are not in the page cache either: they go
  *    through the disk threads like cold pages (quickly: nothing is read).
@@ -356,6 +360,9 @@ SF_EXTERN uint64_t sf_transfer_body_sent(const sf_transfer_t *t);
  * whenever the socket is writable, and act on what it returns:
  *   SF_STEP_DONE (0)   all of head, region and tail are out; free the job.
  *   SF_STEP_WRITE      the socket's buffer is full: wait until it is writable.
+ *                      The step saw it full itself (a send said EAGAIN; after
+ *                      a disk thread's send did, a poll(POLLOUT) check), so an
+ *                      edge-triggered loop may clear its write readiness.
  *   SF_STEP_READ       the source (a non-blocking pipe) has no data: wait until
  *                      sf_job_source_fd(job) is readable.
  *   SF_STEP_YIELD      max_chunk bytes moved in this call: let other work run,

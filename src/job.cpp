@@ -470,7 +470,19 @@ int Job::check_disk(uint64_t ask) noexcept {
 int Job::hand_over_chunk() noexcept {
     if (fetching_) {  // over: run() saw the disk read ready()
         fetching_ = false;
-        return disk_->result();  // never kMore: the thread goes on itself
+        int r = disk_->result();  // never kMore: the thread goes on itself
+        full_ = r == SF_STEP_WRITE;
+        return r;
+    }
+    // The loop woke us for writability -- or an edge-triggered reactor
+    // (tokio) still holds the readiness from before the thread's EAGAIN, of
+    // which it knows nothing.  Ask the socket: when it is still full, this
+    // step says SF_STEP_WRITE having seen that itself, as the stepping API
+    // promises (else the job would bounce between the thread and such a
+    // loop without moving a byte).
+    if (full_) {
+        if (evsf_sys.writable(sock_) == 0) return SF_STEP_WRITE;
+        full_ = false;  // room, or the call failed: the thread's send will tell
     }
     uint64_t len = warm_left_ == 0 ? next_chunk() : 0;
     // The thread waits for this chunk only, but asks the kernel for the next

@@ -63,7 +63,7 @@ private:
 
     Job()
         : buf_(), eof_(false), truncated_(false), is_tcp_(false), want_cork_(false), corked_(false), started_(false),
-          finished_(false), probe_(false), fetching_(false), offload_(false), claimed_(false) {}
+          finished_(false), probe_(false), fetching_(false), offload_(false), full_(false), claimed_(false) {}
     // A Job and its copies of head and tail are one allocation: the head's
     // bytes, then the tail's, right after the object (see create()).
     char *head() { return reinterpret_cast<char *>(this + 1); }
@@ -128,6 +128,7 @@ private:
     bool probe_ : 1;            // a regular file sent in chunks, SF_DISK_INLINE not given
     bool fetching_ : 1;         // a chunk is in the disk threads' hands: the job is theirs until ready()
     bool offload_ : 1;          // found cold: the disk threads read and send the rest of the body
+    bool full_ : 1;             // a disk thread found the socket full (SF_STEP_WRITE): ask before handing over
     bool claimed_ : 1;          // holds the socket (socket_claims.hpp) until release()
 };
 

@@ -29,6 +29,8 @@ bool platform_has_sendfile();
 // Bytes still in the socket's send queue (not yet acknowledged by a TCP
 // peer, not yet read by a Unix-socket peer): 0 and *bytes, or -1 with errno.
 int platform_outq(int sock, int *bytes);
+// poll(POLLOUT) without waiting: 1 writable, 0 not, -1 and errno.
+int platform_writable(int sock);
 
 // Page-cache residency of [off, off + len): 1 all pages, 0 not all, -1 and
 // errno.  cachestat(2) (Linux >= 6.5, one syscall, ~0.3 us here); where the

@@ -25,6 +25,7 @@
 #include <sys/sysmacros.h>
 #include <sys/vfs.h>
 #include <sys/eventfd.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <fcntl.h>
@@ -42,6 +43,12 @@ ssize_t platform_sendfile(int out_fd, int in_fd, off_t *offset, size_t count) {
 }
 
 int platform_outq(int sock, int *bytes) { return ::ioctl(sock, SIOCOUTQ, bytes); }
+
+int platform_writable(int sock) {
+    struct pollfd p = {sock, POLLOUT, 0};
+    int n = ::poll(&p, 1, 0);
+    return n < 0 ? -1 : (n > 0 && (p.revents & (POLLOUT | POLLERR | POLLHUP))) ? 1 : 0;
+}
 
 bool platform_has_sendfile() { return true; }
 

@@ -64,6 +64,10 @@ typedef struct evsf_syscalls {
      * for them.  Runs on the library's disk threads only, never on a loop
      * thread (tests' wrappers must be thread-safe).  0, or -1 with errno. */
     int (*fetch)(int fd, uint64_t off, uint64_t len, uint64_t ahead);
+    /* Has the socket room for more bytes now (poll POLLOUT, no wait)?  1 yes,
+     * 0 no, -1 with errno.  Asked before a cold transfer whose disk thread
+     * found the socket full is handed over again (job.cpp). */
+    int (*writable)(int sock);
 } evsf_syscalls_t;
 
 #ifdef EVSF_FAULT_SEAM

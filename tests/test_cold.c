@@ -469,6 +469,68 @@ static void test_step_source_poll(void **state) {
     assert_int_equal(count_open_fds(), fds_before);
 }
 
+/* An edge-triggered loop (tokio) may still believe the socket writable
+ * after a disk thread found it full.  The step after SF_STEP_WRITE asks the
+ * socket: still full, it says SF_STEP_WRITE again by itself -- no hand-over,
+ * no byte moved -- so such a loop waits instead of bouncing the job between
+ * itself and a thread; once the peer reads, the job goes on. */
+static void test_step_write_after_thread_found_full(void **state) {
+    (void)state;
+    const uint64_t count = 4 * MiB;
+    int file = make_pattern_file(count, NULL);
+    int s, r;
+    socketpair_nb(&s, &r);
+    install(file);
+    sf_region_t reg = {file, NULL, 0, count};
+    sf_job_t *job = NULL;
+    assert_int_equal(sf_job_new(s, &reg, NULL, &job), 0);
+    int st = sf_job_step(job);
+    for (int i = 0; i < 1000 && st == SF_STEP_SOURCE; i++) { /* nobody reads: the thread fills the socket */
+        struct pollfd q = {sf_job_wait_fd(job), POLLIN, 0};
+        assert_int_equal(poll(&q, 1, GUARD_SECONDS * 1000), 1);
+        st = sf_job_step(job);
+    }
+    assert_int_equal(st, SF_STEP_WRITE);
+    uint64_t sent = sf_job_body_sent(job);
+    assert_true(sent > 0 && sent < count);
+    int fetches = seam_fetch_calls(), sends = seam.sendfile.calls;
+    for (int i = 0; i < 3; i++) { /* stale readiness: stepped while the socket is still full */
+        assert_int_equal(sf_job_step(job), SF_STEP_WRITE);
+        assert_true(sf_job_body_sent(job) == sent);
+    }
+    usleep(10 * 1000); /* a thread that had been handed the job would have tried by now (never a failure by itself) */
+    assert_true(seam.writable.calls >= 3);
+    assert_int_equal(seam.sendfile.calls, sends); /* nothing was handed over */
+    /* The check failing (any errno) is no reason to stop: the job is handed
+     * over, and the thread's send says what the socket says. */
+    seam.writable.fault = (seam_fault_t){.err = EINVAL, .first = seam.writable.calls + 1, .every = 1};
+    assert_int_equal(sf_job_step(job), SF_STEP_SOURCE);
+    struct pollfd w = {sf_job_wait_fd(job), POLLIN, 0};
+    assert_int_equal(poll(&w, 1, GUARD_SECONDS * 1000), 1);
+    assert_int_equal(sf_job_step(job), SF_STEP_WRITE); /* still full */
+    assert_true(seam.writable.injected >= 1);
+    st = SF_STEP_WRITE;
+    reader_t rd = {.fd = r, .keep = 1};
+    reader_start(&rd);
+    for (int turns = 0; turns < 100000 && st > 0; turns++) {
+        struct pollfd q = {st == SF_STEP_SOURCE ? sf_job_wait_fd(job) : s, st == SF_STEP_SOURCE ? POLLIN : POLLOUT, 0};
+        assert_int_equal(poll(&q, 1, GUARD_SECONDS * 1000), 1);
+        st = sf_job_step(job);
+    }
+    assert_int_equal(st, SF_STEP_DONE);
+    assert_true(sf_job_body_sent(job) == count);
+    sf_job_free(job);
+    shutdown(s, SHUT_WR);
+    reader_join(&rd);
+    assert_true(wire_matches(rd.buf, rd.len, NULL, 0, count, NULL));
+    assert_true(seam_fetch_calls() >= fetches);
+    reader_free(&rd);
+    seam_uninstall();
+    close(s);
+    close(r);
+    close(file);
+}
+
 /* The worker's loop waits for the disk the same way. */
 static void wdone(sf_transfer_t *t, int status, uint64_t body_sent, void *arg) {
     (void)t;
@@ -819,6 +881,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_truncated_while_cold, teardown),
         cmocka_unit_test_teardown(test_step_source_poll, teardown),
         cmocka_unit_test_teardown(test_worker_cold, teardown),
+        cmocka_unit_test_teardown(test_step_write_after_thread_found_full, teardown),
         cmocka_unit_test_teardown(test_cold_sent_off_loop, teardown),
         cmocka_unit_test_teardown(test_first_chunk_read_then_streamed, teardown),
         cmocka_unit_test_teardown(test_cancel_while_thread_sends, teardown),

@@ -91,7 +91,9 @@
  *    (what the library did before it asked), the transfer goes on.
  *  - The page-cache probe (resident) and the disk threads' read (fetch)
  *    failing never fail a transfer: the chunk is sent inline, and the send
- *    itself reports what the file says.  So does the dup (fcntl) a disk
+ *    itself reports what the file says.  Nor does the writability check
+ *    (writable) before a cold transfer is handed over again: it is handed
+ *    over, and the thread's send reports what the socket says.  So does the dup (fcntl) a disk
  *    read needs.  ENOSYS from the probe is remembered (no probe again).
  *  - sendfile ENOSYS and resident ENOSYS are remembered for the process:
  *    those rows run in a child process of their own (this binary with --case).
@@ -164,6 +166,8 @@ static const int kPeernameErrs[] = {EBADF, EFAULT, EINVAL, ENOBUFS, ENOTCONN, EN
 /* cachestat(2), and mmap(2) + mincore(2) where it is missing */
 static const int kResidentErrs[] = {EAGAIN, EBADF, EFAULT, EINVAL, ENODEV, ENOMEM, ENOSYS, EOPNOTSUPP,
                                     EOVERFLOW, EPERM, 0};
+/* poll(2) */
+static const int kWritableErrs[] = {EFAULT, EINTR, EINVAL, ENOMEM, 0};
 /* mmap(MAP_POPULATE) or pread(2), on a disk thread */
 static const int kFetchErrs[] = {EACCES, EAGAIN, EBADF, EINTR, EINVAL, EIO, ENODEV, ENOMEM, EOVERFLOW, 0};
 
@@ -181,7 +185,7 @@ static const channel_t kChannels[] = {
     CH(fstat, kFstatErrs, 0),         CH(fstatfs, kFstatfsErrs, 0),     CH(fcntl, kFcntlErrs, 0),
     CH(getsockopt, kSockoptErrs, 0),  CH(setsockopt, kSockoptErrs, 1), CH(getsockname, kSocknameErrs, 0),
     CH(getpeername, kPeernameErrs, 0),
-    CH(resident, kResidentErrs, 1),   CH(fetch, kFetchErrs, 1),
+    CH(resident, kResidentErrs, 1),   CH(fetch, kFetchErrs, 1),         CH(writable, kWritableErrs, 1),
 };
 #define N_CHANNELS ((int)(sizeof kChannels / sizeof kChannels[0]))
 
