@@ -232,7 +232,11 @@ SF_EXTERN void sf_options_init(sf_options_t *opts);
  *    cold chunk, and run until the process exits (the shared library is
  *    never unloaded: it is linked -z nodelete).  In a child of fork() the
  *    pool starts afresh: its own threads, started when needed; chunks the
- *    parent's threads were reading are read again by the child's.
+ *    parent's threads were reading are read again by the child's.  A
+ *    transfer one of them was sending at the fork ends in the child with
+ *    -ECANCELED (its copy there stopped mid-send; the parent's goes on).
+ *    The sockets are shared: a child should not go on with the parent's
+ *    transfers (exec, or cancel them).
  *  - Stepping jobs (sf_job_step) answer SF_STEP_SOURCE while they wait.
  */
 

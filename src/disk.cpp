@@ -54,6 +54,7 @@ struct DiskPool {
         return r;
     }
     bool start_thread();  // under mu
+    void after_fork_in_child();
     static void *run(void *slot) noexcept;
 };
 
@@ -63,23 +64,35 @@ DiskPool g_pool;
 
 void atfork_prepare() { pthread_mutex_lock(&g_pool.mu); }
 void atfork_parent() { pthread_mutex_unlock(&g_pool.mu); }
-// The child has none of the parent's threads: what they held is queued
-// again, and the child's first need starts new ones.
-void atfork_child() {
-    pthread_mutex_init(&g_pool.mu, nullptr);
-    pthread_cond_init(&g_pool.cv, nullptr);
-    for (DiskRead *&r : g_pool.in_hand) {
-        if (r) g_pool.push_front(r);
-        r = nullptr;
-    }
-    g_pool.threads = 0;
-    g_pool.idle = 0;
-    if (g_pool.queued > 0) g_pool.start_thread();
-}
+void atfork_child() { g_pool.after_fork_in_child(); }
 
 void register_atfork() { pthread_atfork(atfork_prepare, atfork_parent, atfork_child); }
 
 }  // namespace
+
+// The child has none of the parent's threads: what they held is queued
+// again, and the child's first need starts new ones -- except a send that
+// was in progress: the child's copy of that transfer stopped somewhere in
+// the middle of a syscall's bookkeeping, so it ends there (-ECANCELED).
+void DiskPool::after_fork_in_child() {
+    pthread_mutex_init(&mu, nullptr);
+    pthread_cond_init(&cv, nullptr);
+    for (DiskRead *&r : in_hand) {
+        if (r && r->stage_.load(std::memory_order_relaxed) == DiskRead::kThen) {
+            r->result_ = -ECANCELED;
+            r->stage_.store(DiskRead::kOver, std::memory_order_relaxed);
+            r->done_.store(true, std::memory_order_relaxed);
+            platform_notify(r->efd_);
+            r->unref();
+        } else if (r) {
+            push_front(r);
+        }
+        r = nullptr;
+    }
+    threads = 0;
+    idle = 0;
+    if (queued > 0) start_thread();
+}
 
 bool DiskPool::start_thread() {
     pthread_once(&atfork_once, register_atfork);

@@ -15,7 +15,8 @@
 // Threads block every signal, are detached, and live until the process
 // exits (the library is linked -z nodelete, so dlclose cannot unmap code
 // they run).  After fork(), the child starts its own threads when needed
-// and re-queues reads that the parent's threads had in hand.
+// and re-queues reads that the parent's threads had in hand; a send they
+// were in the middle of ends there with -ECANCELED.
 #pragma once
 
 #include <atomic>

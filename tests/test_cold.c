@@ -872,6 +872,51 @@ static void test_fork_child(void **state) {
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* fork() while a disk thread is in the middle of a send: the child has no
+ * such thread, and its copy of that transfer stopped mid-bookkeeping, so
+ * there it ends with -ECANCELED (no hang, no byte from the child); the
+ * parent's transfer goes on and completes whole. */
+static void test_fork_during_thread_send(void **state) {
+    (void)state;
+#ifdef EVSF_TSAN
+    skip();
+#endif
+    if (getenv("EVSF_MEMCHECK") != NULL) skip(); /* as test_fork_child */
+    struct event_base *base = event_base_new();
+    xfer_t x;
+    xfer_open(&x, 'F');
+    install_body_notes(x.file);
+    pthread_mutex_lock(&g_send_mu);
+    g_send_open = 0;
+    pthread_mutex_unlock(&g_send_mu);
+    __atomic_store_n(&g_hold_send, 1, __ATOMIC_SEQ_CST);
+    assert_int_equal(xfer_start(&x, base, 0), 0);
+    for (int k = 0; k < GUARD_SECONDS * 1000 && !__atomic_load_n(&g_send_held, __ATOMIC_SEQ_CST); k++) usleep(1000);
+    assert_int_equal(__atomic_load_n(&g_send_held, __ATOMIC_SEQ_CST), 1);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int code = 0;
+        x.done.shut_fd = -1; /* the socket is the parent's too */
+        if (event_reinit(base) != 0) code |= 1;
+        if (!run_until(base, &x.done.calls)) code |= 2;
+        if (x.done.status != -ECANCELED) code |= 4;
+        _exit(code);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    pthread_mutex_lock(&g_send_mu);
+    g_send_open = 1;
+    pthread_cond_broadcast(&g_send_cv);
+    pthread_mutex_unlock(&g_send_mu);
+    assert_true(run_until(base, &x.done.calls));
+    xfer_finish(&x, 0);
+    event_base_free(base);
+    seam_uninstall();
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_pool_full, teardown),
@@ -889,6 +934,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_disk_inline, teardown),
         cmocka_unit_test_teardown(test_real_cold_file, teardown),
         cmocka_unit_test_teardown(test_fork_child, teardown),
+        cmocka_unit_test_teardown(test_fork_during_thread_send, teardown),
         cmocka_unit_test_teardown(test_probe_fails, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
