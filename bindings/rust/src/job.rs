@@ -23,9 +23,10 @@ pub enum Step {
     /// `max_chunk` bytes moved in this step: let other work run, then step
     /// again (the socket is probably still writable).
     Yield,
-    /// The next chunk of the file is not in memory and one of the library's
-    /// disk threads is reading it in: step again once [`Job::wait_fd`] is
-    /// readable (a spurious wake-up may answer `Source` again).
+    /// The file was found cold and one of the library's disk threads has the
+    /// transfer (reading a chunk in, or sending it): step again once
+    /// [`Job::wait_fd`] is readable (a spurious wake-up may answer `Source`
+    /// again).
     Source,
 }
 

@@ -27,13 +27,15 @@
 //!   source descriptor is registered with tokio (`AsyncFd`, for the rest of
 //!   the transfer; it must not be registered with tokio elsewhere) and the
 //!   step reruns inside its readiness guard;
-//! - [`Step::Source`] (a cold chunk being read in by the library's disk
-//!   threads): the same with the job's wake-up eventfd ([`Job::wait_fd`]),
-//!   without the idle timeout.
+//! - [`Step::Source`] (a cold file: one of the library's disk threads is
+//!   reading or sending a chunk): the same with the job's wake-up eventfd
+//!   ([`Job::wait_fd`]), without the idle timeout.
 //!
 //! **Cancellation.**  Dropping the future at any `.await` frees the job: it
 //! uncorks the socket and closes a file opened from a path; nothing else is
-//! written.  The socket stays open and usable, but the peer has seen an
+//! written.  (If a disk thread is sending a cold file's chunk for it, the
+//! drop waits for that thread's current syscall: a non-blocking send, or a
+//! read of at most one chunk.)  The socket stays open and usable, but the peer has seen an
 //! unknown prefix of head + region: for a framed protocol (HTTP with a
 //! Content-Length) the connection is *poisoned* — close it.  The same holds
 //! after an `Err` (use [`drive`] and [`Job::body_sent`] to learn how much of
