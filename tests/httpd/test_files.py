@@ -29,6 +29,39 @@ def test_content_type_from_extension(server, name, ctype):
     assert curl(server.base + "/" + name)[1]["content-type"] == [ctype]
 
 
+# Every extension the server knows (examples/httpd/mime.c), in any case; and
+# what it does not know.
+KNOWN_TYPES = {
+    "html": "text/html; charset=utf-8", "htm": "text/html; charset=utf-8", "css": "text/css; charset=utf-8",
+    "js": "text/javascript; charset=utf-8", "mjs": "text/javascript; charset=utf-8", "json": "application/json",
+    "txt": "text/plain; charset=utf-8", "md": "text/markdown; charset=utf-8", "csv": "text/csv; charset=utf-8",
+    "xml": "application/xml", "svg": "image/svg+xml", "png": "image/png", "jpg": "image/jpeg",
+    "jpeg": "image/jpeg", "gif": "image/gif", "webp": "image/webp", "avif": "image/avif", "ico": "image/x-icon",
+    "pdf": "application/pdf", "wasm": "application/wasm", "zip": "application/zip", "gz": "application/gzip",
+    "tar": "application/x-tar", "mp4": "video/mp4", "webm": "video/webm", "mp3": "audio/mpeg",
+    "ogg": "audio/ogg", "woff": "font/woff", "woff2": "font/woff2", "ttf": "font/ttf",
+}
+
+
+def test_every_known_extension_any_case(server, docroot):
+    os.makedirs(os.path.join(docroot, "types"), exist_ok=True)
+    cases = {}
+    for ext, ctype in KNOWN_TYPES.items():
+        for name in ("t." + ext, "U." + ext.upper(), "m.x." + ext[0].upper() + ext[1:]):
+            cases[name] = ctype
+    for name in ("noext", "t.bin", "t.", "t.toolongextension", "t.htmlx", "t.ht", ".hidden-dir/../t.woff3"):
+        cases[os.path.basename(name)] = "application/octet-stream"
+    for name in cases:
+        with open(os.path.join(docroot, "types", name), "wb") as f:
+            f.write(b"x")
+    c = Conn(server.port)
+    for name, ctype in cases.items():
+        c.get("/types/" + name)
+        status, h, _ = c.response()
+        assert (name, status, h["content-type"]) == (name, 200, [ctype])
+    c.close()
+
+
 def test_head_has_get_headers_and_no_body(server):
     s1, get_h, _ = curl(server.base + "/m4.bin")
     s2, head_h, body = curl(server.base + "/m4.bin", "-I")
