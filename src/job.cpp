@@ -459,14 +459,14 @@ int Job::check_disk(uint64_t ask) noexcept {
     return r == kSendHere ? 0 : r;
 }
 
-// A transfer found cold: a disk thread reads each chunk in and sends it
-// (send_on_disk_thread), so its loop moves none of the body's bytes -- a
-// request on another connection of that loop waits for no copy.  0 after
-// the thread sent a whole chunk; SF_STEP_SOURCE while it works; the
-// thread's SF_STEP_WRITE (the socket is full: wait, then hand over the rest
-// of the chunk) or error; kSendHere when the pool cannot take it (the loop
-// sends the chunk: blocking, but moving).  What is left of a chunk after
-// SF_STEP_WRITE is in memory: it is handed over without a read.
+// A transfer found cold: a disk thread sends its body (send_on_disk_thread,
+// after reading the first chunk in), so its loop moves none of the body's
+// bytes -- a request on another connection of that loop waits for no copy.
+// 0 once the thread has sent the whole body; SF_STEP_SOURCE while it works;
+// the thread's SF_STEP_WRITE (the socket is full: wait, then hand over
+// again) or error; kSendHere when the pool cannot take it (the loop sends a
+// chunk: blocking, but moving).  What is left of a chunk read in before is
+// handed over without a read.
 int Job::hand_over_chunk() noexcept {
     if (fetching_) {  // over: run() saw the disk read ready()
         fetching_ = false;
@@ -488,7 +488,7 @@ int Job::hand_over_chunk() noexcept {
     // The thread waits for this chunk only, but asks the kernel for the next
     // ones too (readahead, not waited for); it reads the chunks after this
     // one itself, as it sends them (send_on_disk_thread).
-    uint64_t ahead = std::min(unread_ - len, kFetchAhead);
+    uint64_t ahead = len > 0 ? std::min(unread_ - len, kFetchAhead) : 0;
     if (disk_ == nullptr) disk_ = DiskRead::create(src_.fd());
     fetching_ = true;  // before the thread may look at this job (it reads flags in the same byte)
     if (disk_ != nullptr && disk_->submit(next_offset_, len, ahead, send_on_disk_thread, this)) return SF_STEP_SOURCE;
@@ -503,7 +503,6 @@ uint64_t Job::next_chunk() noexcept {
     warm_left_ = static_cast<uint32_t>(len);
     return len;
 }
-
 
 // DiskRead's `then`, on a disk thread: sends up to warm_left_ bytes with
 // the loop's own code.  The first chunk was read in before (a cancel then
