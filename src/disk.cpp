@@ -154,7 +154,7 @@ bool DiskRead::work() noexcept {
         if (len_ > 0) evsf_sys.fetch(fd_, off_, len_, ahead_);  // errors: the send reports them
         len_ = 0;  // once: the transfer's `then` reads the rest itself
         int waiting = kWaiting;
-        if (then_ == nullptr || !stage_.compare_exchange_strong(waiting, kThen, std::memory_order_acq_rel)) break;
+        if (!stage_.compare_exchange_strong(waiting, kThen, std::memory_order_acq_rel)) break;
         result_ = then_(ctx_);
         // kWaiting again when there is more: drop() may now stop it.
         stage_.store(result_ == kMore ? kWaiting : kOver, std::memory_order_release);

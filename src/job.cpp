@@ -29,9 +29,11 @@ std::atomic<bool> g_sendfile_enosys{false};
 std::atomic<bool> g_resident_enosys{false};  // the kernel cannot tell residency: always send inline
 // Most bytes one probe asks about and one disk-thread read brings in.
 constexpr uint64_t kDiskChunk = SF_DEFAULT_MAX_CHUNK;
-// How far past a fetched chunk the disk thread asks the kernel to read ahead.
-// One cold download went 1.1 -> 1.9 GB/s with it (8 MiB measured the same);
-// it is page cache a slow reader's transfer holds before it needs it.
+// How far past a chunk it reads in (a cold transfer's first) the disk thread
+// asks the kernel to read ahead, so the sends that follow find the next
+// chunks on their way.  When every chunk was read in, it took one cold
+// download from 1.1 to 1.9 GB/s (8 MiB measured the same); it is page cache
+// a slow reader's transfer holds before it needs it.
 constexpr uint64_t kFetchAhead = 2 * kDiskChunk;
 // hand_over_chunk(): the disk threads cannot take the chunk, send it here.
 constexpr int kSendHere = INT_MAX;

@@ -47,7 +47,7 @@ int platform_outq(int sock, int *bytes) { return ::ioctl(sock, SIOCOUTQ, bytes);
 int platform_writable(int sock) {
     struct pollfd p = {sock, POLLOUT, 0};
     int n = ::poll(&p, 1, 0);
-    return n < 0 ? -1 : (n > 0 && (p.revents & (POLLOUT | POLLERR | POLLHUP))) ? 1 : 0;
+    return n < 0 ? -1 : n > 0;  // POLLOUT, or an error / hang-up the next send will report
 }
 
 bool platform_has_sendfile() { return true; }

@@ -65,6 +65,15 @@ static void put_u64(struct head *h, uint64_t v) {
     put(h, p, (size_t)(d + 20 - p));
 }
 
+/* v in lower-case hex at out (at most 16 bytes, no NUL); returns the end. */
+static char *hex_to(char *out, uint64_t v) {
+    char d[20];
+    char *p = digits_of(v, 16, d);
+    size_t n = (size_t)(d + 20 - p);
+    memcpy(out, p, n);
+    return out + n;
+}
+
 static const char *reason(int status) {
     switch (status) {
     case 200: return "OK";
@@ -370,18 +379,14 @@ int respond(struct conn *c, const struct request *req) {
     rs->ctype = mime_type(rel);
 
     /* "size-mtime", both in hex: "%llx-%llx" in quotes. */
-    char etag[48], d[20], *p;
-    size_t en = 0;
-    etag[en++] = '"';
-    p = digits_of(rs->size, 16, d);
-    memcpy(etag + en, p, (size_t)(d + 20 - p));
-    en += (size_t)(d + 20 - p);
-    etag[en++] = '-';
-    p = digits_of((uint64_t)sb.st_mtim.tv_sec * 1000000000ull + (uint64_t)sb.st_mtim.tv_nsec, 16, d);
-    memcpy(etag + en, p, (size_t)(d + 20 - p));
-    en += (size_t)(d + 20 - p);
-    etag[en++] = '"';
-    etag[en] = '\0';
+    char etag[48], *e = etag;
+    *e++ = '"';
+    e = hex_to(e, rs->size);
+    *e++ = '-';
+    e = hex_to(e, (uint64_t)sb.st_mtim.tv_sec * 1000000000ull + (uint64_t)sb.st_mtim.tv_nsec);
+    *e++ = '"';
+    *e = '\0';
+    size_t en = (size_t)(e - etag);
     const char *lastmod = worker_http_date(conn_worker(c), sb.st_mtime);
 
     /* If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2). */
