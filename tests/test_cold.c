@@ -159,6 +159,13 @@ static int xfer_start(xfer_t *x, struct event_base *base, unsigned flags) {
     return sf_send_async(base, x->sender, &reg, &o, on_done, x, &x->t);
 }
 
+static void xfer_close(xfer_t *x) {
+    reader_free(&x->reader);
+    close(x->sender);
+    close(x->receiver);
+    if (x->file >= 0) close(x->file);
+}
+
 /* After done: the peer saw EOF; check the bytes and close everything. */
 static void xfer_finish(xfer_t *x, int expect_status) {
     reader_join(&x->reader);
@@ -168,10 +175,21 @@ static void xfer_finish(xfer_t *x, int expect_status) {
         assert_int_equal(x->done.body_sent, REGION);
         assert_true(wire_matches(x->reader.buf, x->reader.len, HEAD, 1000, REGION, NULL));
     }
-    reader_free(&x->reader);
-    close(x->sender);
-    close(x->receiver);
-    if (x->file >= 0) close(x->file);
+    xfer_close(x);
+}
+
+/* After a cancel: nothing of the transfer left on the base; the peer is
+ * let go, everything closed, and every fd the library made is gone (a disk
+ * thread lets go of its own right after its work returns). */
+static void xfer_abandon(xfer_t *x, struct event_base *base, int fds_before) {
+    assert_int_equal(event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED), 0);
+    shutdown(x->sender, SHUT_RDWR);
+    reader_join(&x->reader);
+    xfer_close(x);
+    event_base_free(base);
+    seam_uninstall();
+    for (int i = 0; i < GUARD_SECONDS * 100 && count_open_fds() != fds_before; i++) usleep(10000);
+    assert_int_equal(count_open_fds(), fds_before);
 }
 
 static int teardown(void **state) {
@@ -243,6 +261,34 @@ static void install_body_notes(int cold_fd) {
     g_sink_fd = -1;
     seam.sendfile_hook = sendfile_note;
     seam.pread_hook = pread_note;
+}
+
+/* Starts x with its first off-loop body call held at the send gate;
+ * returns once a disk thread waits there. */
+static void start_held_at_send(xfer_t *x, struct event_base *base, unsigned flags) {
+    pthread_mutex_lock(&g_send_mu);
+    g_send_open = 0;
+    pthread_mutex_unlock(&g_send_mu);
+    __atomic_store_n(&g_hold_send, 1, __ATOMIC_SEQ_CST);
+    assert_int_equal(xfer_start(x, base, flags), 0);
+    for (int k = 0; k < GUARD_SECONDS * 1000 && !__atomic_load_n(&g_send_held, __ATOMIC_SEQ_CST); k++)
+        usleep(1000);
+    assert_int_equal(__atomic_load_n(&g_send_held, __ATOMIC_SEQ_CST), 1);
+}
+
+static void send_gate_open(void) {
+    pthread_mutex_lock(&g_send_mu);
+    __atomic_store_n(&g_send_released, 1, __ATOMIC_SEQ_CST);
+    g_send_open = 1;
+    pthread_cond_broadcast(&g_send_cv);
+    pthread_mutex_unlock(&g_send_mu);
+}
+
+/* Waits (bounded) until the disk threads hold no work: whatever a thread
+ * was going to do for a transfer, it has done. */
+static void wait_disk_idle(void) {
+    for (int k = 0; k < GUARD_SECONDS * 1000 && evsf_disk_pending() != 0; k++) usleep(1000);
+    assert_int_equal(evsf_disk_pending(), 0);
 }
 
 /* ---------------------------------------------------------------- tests */
@@ -387,17 +433,7 @@ static void test_cancel_in_flight(void **state) {
     assert_int_not_equal(g_seen_fd, file);
     assert_int_equal(g_seen_fstat, 0); /* its own fd, open after the caller's close */
     pthread_mutex_unlock(&g_mu);
-    assert_int_equal(event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED), 0);
-    shutdown(x.sender, SHUT_RDWR);
-    reader_join(&x.reader);
-    reader_free(&x.reader);
-    close(x.sender);
-    close(x.receiver);
-    event_base_free(base);
-    seam_uninstall();
-    /* The thread lets go of its fds right after the fetch returns. */
-    for (int i = 0; i < GUARD_SECONDS * 100 && count_open_fds() != fds_before; i++) usleep(10000);
-    assert_int_equal(count_open_fds(), fds_before);
+    xfer_abandon(&x, base, fds_before);
 }
 
 /* The file shrinks while its chunk is being read in: SF_ETRUNCATED with the
@@ -498,7 +534,7 @@ static void test_step_write_after_thread_found_full(void **state) {
         assert_int_equal(sf_job_step(job), SF_STEP_WRITE);
         assert_true(sf_job_body_sent(job) == sent);
     }
-    usleep(10 * 1000); /* a thread that had been handed the job would have tried by now (never a failure by itself) */
+    wait_disk_idle(); /* a thread handed the job would have sent by the time it let go of it */
     assert_true(seam.writable.calls >= 3);
     assert_int_equal(seam.sendfile.calls, sends); /* nothing was handed over */
     /* The check failing (any errno) is no reason to stop: the job is handed
@@ -653,11 +689,7 @@ static void test_first_chunk_read_then_streamed(void **state) {
 static void *open_send_gate_later(void *arg) {
     (void)arg;
     usleep(50 * 1000); /* only lets a cancel that does not wait be caught; never a failure by itself */
-    pthread_mutex_lock(&g_send_mu);
-    __atomic_store_n(&g_send_released, 1, __ATOMIC_SEQ_CST);
-    g_send_open = 1;
-    pthread_cond_broadcast(&g_send_cv);
-    pthread_mutex_unlock(&g_send_mu);
+    send_gate_open();
     return NULL;
 }
 
@@ -670,14 +702,7 @@ static void test_cancel_while_thread_sends(void **state) {
         xfer_t x;
         xfer_open(&x, 'X');
         install_body_notes(x.file);
-        pthread_mutex_lock(&g_send_mu);
-        g_send_open = 0;
-        pthread_mutex_unlock(&g_send_mu);
-        __atomic_store_n(&g_hold_send, 1, __ATOMIC_SEQ_CST);
-        assert_int_equal(xfer_start(&x, base, flags[i]), 0);
-        for (int k = 0; k < GUARD_SECONDS * 1000 && !__atomic_load_n(&g_send_held, __ATOMIC_SEQ_CST); k++)
-            usleep(1000);
-        assert_int_equal(__atomic_load_n(&g_send_held, __ATOMIC_SEQ_CST), 1);
+        start_held_at_send(&x, base, flags[i]);
         pthread_t opener;
         assert_int_equal(pthread_create(&opener, NULL, open_send_gate_later, NULL), 0);
         assert_int_equal(sf_cancel(x.t), 0);
@@ -686,21 +711,11 @@ static void test_cancel_while_thread_sends(void **state) {
         int calls = __atomic_load_n(&g_body_off_loop, __ATOMIC_SEQ_CST);
         pthread_join(opener, NULL);
         for (int k = 0; k < 5; k++) event_base_loop(base, EVLOOP_NONBLOCK);
-        usleep(10 * 1000);
+        wait_disk_idle();
         assert_int_equal(__atomic_load_n(&g_body_off_loop, __ATOMIC_SEQ_CST), calls); /* nothing after */
         assert_int_equal(x.done.calls, 0);
         assert_int_equal(__atomic_load_n(&g_body_on_loop, __ATOMIC_SEQ_CST), 0);
-        assert_int_equal(event_base_get_num_events(base, EVENT_BASE_COUNT_ADDED), 0);
-        shutdown(x.sender, SHUT_RDWR);
-        reader_join(&x.reader);
-        reader_free(&x.reader);
-        close(x.sender);
-        close(x.receiver);
-        close(x.file);
-        event_base_free(base);
-        seam_uninstall();
-        for (int k = 0; k < GUARD_SECONDS * 100 && count_open_fds() != fds_before; k++) usleep(10000);
-        assert_int_equal(count_open_fds(), fds_before);
+        xfer_abandon(&x, base, fds_before);
     }
 }
 
@@ -886,13 +901,7 @@ static void test_fork_during_thread_send(void **state) {
     xfer_t x;
     xfer_open(&x, 'F');
     install_body_notes(x.file);
-    pthread_mutex_lock(&g_send_mu);
-    g_send_open = 0;
-    pthread_mutex_unlock(&g_send_mu);
-    __atomic_store_n(&g_hold_send, 1, __ATOMIC_SEQ_CST);
-    assert_int_equal(xfer_start(&x, base, 0), 0);
-    for (int k = 0; k < GUARD_SECONDS * 1000 && !__atomic_load_n(&g_send_held, __ATOMIC_SEQ_CST); k++) usleep(1000);
-    assert_int_equal(__atomic_load_n(&g_send_held, __ATOMIC_SEQ_CST), 1);
+    start_held_at_send(&x, base, 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -907,10 +916,7 @@ static void test_fork_during_thread_send(void **state) {
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
-    pthread_mutex_lock(&g_send_mu);
-    g_send_open = 1;
-    pthread_cond_broadcast(&g_send_cv);
-    pthread_mutex_unlock(&g_send_mu);
+    send_gate_open();
     assert_true(run_until(base, &x.done.calls));
     xfer_finish(&x, 0);
     event_base_free(base);
