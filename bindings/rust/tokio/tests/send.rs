@@ -264,7 +264,9 @@ fn idle_timeout_spares_a_reader_that_drains_in_small_reads() {
     current_thread().block_on(async {
         let data = pattern(6 * 1024 * 1024);
         let file = TempFile::with(&data);
-        let (server, mut client) = tcp_pair().await;
+        // Bytes leave the send queue every ~20 ms (measured), far within the timeout even on a
+        // loaded machine; a default receive buffer releases them in ~100 ms steps.
+        let (server, mut client) = tcp_pair_small_rcvbuf(16 * 1024).await;
         let reader = tokio::spawn(async move {
             let (mut v, mut buf) = (Vec::new(), vec![0u8; 2048]);
             loop {
@@ -277,8 +279,8 @@ fn idle_timeout_spares_a_reader_that_drains_in_small_reads() {
             }
         });
         // At most ~1 MB/s: under 1.3 MB (a third of the autotuned send buffer) per timeout, so
-        // the socket does not turn writable in time; 700 ms leaves room for a loaded machine.
-        let opts = Options::new().idle_timeout(Duration::from_millis(700));
+        // the socket does not turn writable in time and the timer fires with progress to see.
+        let opts = Options::new().idle_timeout(Duration::from_millis(900));
         let res = send_file(&server, &file.open(), 0, None, &opts).await;
         drop(server);
         assert_eq!(res, Ok(data.len() as u64));

@@ -12,7 +12,7 @@ use std::os::raw::c_int;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
-use tokio::net::{TcpListener, TcpStream, UnixStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, UnixStream};
 
 /// Generous guard so a broken test fails instead of hanging.
 pub const GUARD: Duration = Duration::from_secs(120);
@@ -20,6 +20,18 @@ pub const GUARD: Duration = Duration::from_secs(120);
 pub async fn tcp_pair() -> (TcpStream, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    (server, client)
+}
+
+/// A loopback pair whose client has a small receive buffer, set before connecting so that the
+/// advertised window follows it: each few KiB the client reads reopen the window and leave the
+/// server's send queue (an autotuned one takes ~64 KiB of reads per window update).
+pub async fn tcp_pair_small_rcvbuf(bytes: u32) -> (TcpStream, TcpStream) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(bytes).unwrap();
+    let client = socket.connect(listener.local_addr().unwrap()).await.unwrap();
     let (server, _) = listener.accept().await.unwrap();
     (server, client)
 }
