@@ -57,7 +57,8 @@ const char *mime_type(const char *path) {
     char ext[8]; /* longer than any in the table: unknown */
     size_t n = dot ? strlen(dot + 1) : 0;
     if (n == 0 || n >= sizeof ext) return DEFAULT_TYPE;
-    for (size_t i = 0; i <= n; i++) ext[i] = (char)tolower((unsigned char)dot[1 + i]);
+    for (size_t i = 0; i < n; i++) ext[i] = (char)tolower((unsigned char)dot[1 + i]);
+    ext[n] = '\0';
     const struct mime *m = bsearch(ext, k_types, sizeof k_types / sizeof k_types[0], sizeof k_types[0], by_ext);
     return m ? m->type : DEFAULT_TYPE;
 }
