@@ -21,6 +21,9 @@ Usage (as root, for nginx; needs nginx-light and wrk):
     bench/httpd_vs_nginx.py [--markdown FILE]
 Environment:
     EVSENDFILE_HTTPD  the server binary (default build/examples/evsendfile-httpd)
+    EVSENDFILE_HTTPD_B  a second build of it (a variant under test): contender
+                      `ours-b`, interleaved with the others, and a table of
+                      ours-b / ours (medians of per-round ratios)
     BENCH_ROUNDS      rounds (default 3)
     BENCH_DURATION    seconds per wrk run (default 3)
     BENCH_BIG         size of the largest file: 1G (default), 256M, ... or 0 to skip it
@@ -44,6 +47,7 @@ from benchlib import free_port, human, parse_size, start_nginx, wait_port
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 HTTPD = os.environ.get("EVSENDFILE_HTTPD", os.path.join(REPO, "build", "examples", "evsendfile-httpd"))
+HTTPD_B = os.environ.get("EVSENDFILE_HTTPD_B")
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 DURATION = int(os.environ.get("BENCH_DURATION", "3"))
 CONNS = [int(c) for c in os.environ.get("BENCH_CONNS", "1 32 512").split()]
@@ -87,9 +91,9 @@ def make_files(root):
                 pass
 
 
-def start_ours(root, *extra):
+def start_ours(root, *extra, binary=HTTPD):
     port = free_port()
-    p = subprocess.Popen([HTTPD, "--threads", "1", *extra, "--listen", "127.0.0.1:%d" % port, root],
+    p = subprocess.Popen([binary, "--threads", "1", *extra, "--listen", "127.0.0.1:%d" % port, root],
                          stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     wait_port(port, p)
     return p, port
@@ -135,6 +139,22 @@ def wrk(port, size, conns, lua, duration):
     return reqs / (usec / 1e6), nbytes / (usec / 1e6) / 1e6, errors, reqs, nbytes
 
 
+def variant_table(results, cpu):
+    """ours-b / ours per cell: medians of per-round ratios (a round's two ran back to back)."""
+    rows = ["| size | conns | ours-b / ours, MB/s | per round | ours-b / ours, server CPU per request |",
+            "|---|---:|---:|---|---:|"]
+    for size in SIZES:
+        for conns in CONNS:
+            a, b = results[(size, conns, "ours")], results[(size, conns, "ours-b")]
+            per_round = [rb[1] / ra[1] for ra, rb in zip(a, b) if ra[1]]
+            ca, cb = cpu[(size, conns, "ours")], cpu[(size, conns, "ours-b")]
+            cpu_round = [xb[1] / xa[1] for xa, xb in zip(ca, cb) if xa[1] and xa[1] == xa[1]]
+            rows.append("| %s | %d | **%.2f** | %s | %s |" % (
+                human(size), conns, statistics.median(per_round), " ".join("%.2f" % r for r in per_round),
+                "%.2f" % statistics.median(cpu_round) if cpu_round else "n/a"))
+    return ("ours-b = %s\n\n" % HTTPD_B) + "\n".join(rows)
+
+
 def main():
     if not shutil.which("nginx") or not shutil.which("wrk"):
         sys.exit("needs nginx (nginx-light) and wrk")
@@ -161,6 +181,10 @@ def main():
         p, port = start_ours(root, "--no-sendfile")
         procs.append(p)
         contenders["ours-copy"], pids["ours-copy"] = port, p.pid
+        if HTTPD_B:
+            p, port = start_ours(root, binary=HTTPD_B)
+            procs.append(p)
+            contenders["ours-b"], pids["ours-b"] = port, p.pid
         for name, sf in (("nginx-sf", "on"), ("nginx-copy", "off")):
             p, port = start_nginx(tmp, root, name, "sendfile %s;" % sf)
             procs.append(p)
@@ -263,13 +287,15 @@ def main():
                     num(statistics.median(wrk_cpu[(size, conns, n)])) for n in names)))
         text = ("\n".join(lines) + "\n\n" + summary + "\n\n" + "\n".join(cpu_lines) + "\n\n" +
                 cpu_summary + "\n\nwrk's own CPU (rusage) per GB received, medians:\n\n" + "\n".join(wrk_lines) + "\n")
+        if HTTPD_B:
+            text += "\n" + variant_table(results, cpu) + "\n"
         print(text)
         if md_out:
             with open(md_out, "w") as f:
                 f.write(text)
     finally:
         for p in procs:
-            p.send_signal(signal.SIGTERM if p.args[0] == HTTPD else signal.SIGQUIT)
+            p.send_signal(signal.SIGTERM if p.args[0] in (HTTPD, HTTPD_B) else signal.SIGQUIT)
         for p in procs:
             try:
                 p.wait(timeout=30)
