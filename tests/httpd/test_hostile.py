@@ -269,16 +269,23 @@ def idle_round(s):
     clients are served (every 1000); then one request on each, then idle
     until the keep-alive timeout reclaims every one (the server closes)."""
     socks = open_idle(s, N_IDLE)
-    peak = (s.fds(), rss(s.pid))
-    assert peak[0] == s.baseline + N_IDLE
-    for i in range(0, len(socks), 1000):
-        # 1000 at a time: each answer holds its file open until its done
-        # callback (next loop turn), so 10,000 at once would need 20,000 fds
-        # (beyond them the documented answer is 503, which is not this test).
-        request_on_each(s, socks[i:i + 1000])
-    wait_server_closes_each(socks)
-    for c in socks:
-        c.close()
+    try:
+        # Exactly one fd per idle connection, once the last still_serves()
+        # client is gone: the server closes its socket and file a loop turn or
+        # two after that client's answer (waited for, never timed).
+        wait_until(lambda: s.fds() == s.baseline + N_IDLE,
+                   "the server to hold exactly the %d idle connections (now %d fds over its baseline)"
+                   % (N_IDLE, s.fds() - s.baseline))
+        peak = (s.fds(), rss(s.pid))
+        for i in range(0, len(socks), 1000):
+            # 1000 at a time: each answer holds its file open until its done
+            # callback (next loop turn), so 10,000 at once would need 20,000 fds
+            # (beyond them the documented answer is 503, which is not this test).
+            request_on_each(s, socks[i:i + 1000])
+        wait_server_closes_each(socks)
+    finally:  # a failure must not leave 10,000 sockets to the next test
+        for c in socks:
+            c.close()
     return peak
 
 
