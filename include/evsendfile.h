@@ -258,6 +258,25 @@ SF_EXTERN void sf_options_init(sf_options_t *opts);
  */
 SF_EXTERN int sf_can_use(int sock, unsigned flags);
 
+/*
+ * The per-peer choice of SF_FORCE_SENDFILE, made once per connection instead
+ * of once per transfer.  Returns `flags` plus SF_NO_SENDFILE when a body above
+ * SF_SMALL_BODY_MAX would take the copy path to this socket's peer (a TCP peer
+ * on this host), or plus SF_FORCE_SENDFILE when it would take sendfile (a
+ * Unix socket, a remote peer).  Give the result as sf_options_t.flags to every
+ * transfer on that connection: they then skip their getpeername (and, for a
+ * peer that is not on a loopback address, getsockname).  Costs those one or
+ * two syscalls, once.
+ * When `flags` or the environment already fix the method (SF_NO_SENDFILE,
+ * SF_FORCE_SENDFILE, SF_TLS, EVSENDFILE_NO_SENDFILE=1,
+ * EVSENDFILE_FORCE_SENDFILE=1, sendfile found ENOSYS), nothing is asked and
+ * `flags` come back with that method's flag.
+ * Errors, from getpeername or getsockname: -EBADF, -ENOTSOCK, -ENOTCONN,
+ * -ENOBUFS...  Then pass `flags` unchanged: each transfer decides for itself.
+ * Thread-safe.
+ */
+SF_EXTERN int sf_peer_flags(int sock, unsigned flags);
+
 /* ----------------------------------------------------- libevent transfers */
 
 typedef struct sf_transfer sf_transfer_t;

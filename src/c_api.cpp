@@ -63,6 +63,8 @@ void sf_options_init(sf_options_t *opts) {
 
 int sf_can_use(int sock, unsigned flags) { return Job::can_use(sock, flags); }
 
+int sf_peer_flags(int sock, unsigned flags) { return Job::peer_flags(sock, flags); }
+
 int sf_job_new(int sock, const sf_region_t *region, const sf_options_t *opts, sf_job_t **out) {
     if (out == nullptr) return -EINVAL;
     return guarded([&] {

@@ -156,6 +156,13 @@ int Job::can_use(int sock, unsigned flags) noexcept {
     return sendfile_allowed(flags) && platform_has_sendfile() ? 1 : 0;
 }
 
+int Job::peer_flags(int sock, unsigned flags) noexcept {
+    if (!sendfile_allowed(flags)) return static_cast<int>(flags | SF_NO_SENDFILE);
+    BodyMethod m;
+    if (int err = ask_peer(sock, flags, m)) return err;
+    return static_cast<int>(flags | (m == BodyMethod::Copy ? SF_NO_SENDFILE : SF_FORCE_SENDFILE));
+}
+
 int Job::create(int sock, const sf_region_t *region, const sf_options_t *user_opts,
                 std::unique_ptr<Job> &out) noexcept {
     if (region == nullptr) return -EINVAL;

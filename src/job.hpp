@@ -57,6 +57,8 @@ public:
     // sf_can_use: the socket checks of create(), a connected peer, and
     // sendfile_allowed().
     static int can_use(int sock, unsigned flags) noexcept;
+    // sf_peer_flags: the body's method for this socket's peer, as a flag.
+    static int peer_flags(int sock, unsigned flags) noexcept;
 
 private:
     enum class Method : uint8_t { Small, Sendfile, Copy };

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
@@ -47,19 +48,29 @@ bool same_ip(const sockaddr_storage &a, const sockaddr_storage &b) {
 
 }  // namespace
 
-BodyMethod method_for_peer(int sock, unsigned flags) {
-    if ((flags & (SF_FORCE_SENDFILE | SF_TLS)) || g_env_force_sendfile) return BodyMethod::Sendfile;
+int ask_peer(int sock, unsigned flags, BodyMethod &out) {
+    out = BodyMethod::Sendfile;
+    if ((flags & (SF_FORCE_SENDFILE | SF_TLS)) || g_env_force_sendfile) return 0;
     sockaddr_storage peer;
     socklen_t len = sizeof peer;
     std::memset(&peer, 0, sizeof peer);
-    if (evsf_sys.getpeername(sock, reinterpret_cast<sockaddr *>(&peer), &len) != 0) return BodyMethod::Sendfile;
-    if (peer.ss_family != AF_INET && peer.ss_family != AF_INET6) return BodyMethod::Sendfile;
-    if (is_loopback(peer)) return BodyMethod::Copy;
+    if (evsf_sys.getpeername(sock, reinterpret_cast<sockaddr *>(&peer), &len) != 0) return -errno;
+    if (peer.ss_family != AF_INET && peer.ss_family != AF_INET6) return 0;
+    if (is_loopback(peer)) {
+        out = BodyMethod::Copy;
+        return 0;
+    }
     sockaddr_storage self;
     len = sizeof self;
     std::memset(&self, 0, sizeof self);
-    if (evsf_sys.getsockname(sock, reinterpret_cast<sockaddr *>(&self), &len) != 0) return BodyMethod::Sendfile;
-    return same_ip(peer, self) ? BodyMethod::Copy : BodyMethod::Sendfile;
+    if (evsf_sys.getsockname(sock, reinterpret_cast<sockaddr *>(&self), &len) != 0) return -errno;
+    if (same_ip(peer, self)) out = BodyMethod::Copy;
+    return 0;
+}
+
+BodyMethod method_for_peer(int sock, unsigned flags) {
+    BodyMethod m;
+    return ask_peer(sock, flags, m) == 0 ? m : BodyMethod::Sendfile;
 }
 
 }  // namespace evsf

@@ -19,4 +19,8 @@ enum class BodyMethod : unsigned char { Sendfile, Copy };
 // through the syscall seam.
 BodyMethod method_for_peer(int sock, unsigned flags);
 
+// The same rule, with the syscalls' failures reported (-errno; `out` is then
+// Sendfile) instead of taken as Sendfile: for sf_peer_flags.
+int ask_peer(int sock, unsigned flags, BodyMethod &out);
+
 }  // namespace evsf

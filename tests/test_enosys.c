@@ -55,6 +55,7 @@ static void test_enosys_is_remembered(void **state) {
 
     /* From now on: no sendfile anywhere in this process. */
     assert_int_equal(sf_can_use(s, 0), 0);
+    assert_int_equal(sf_peer_flags(s, 0), SF_NO_SENDFILE); /* a Unix socket, which would get sendfile */
     seam_install(); /* fresh counters, no fault */
     send_checked(fd, 0, 2 * MiB);
     assert_int_equal(seam.sendfile.calls, 0);

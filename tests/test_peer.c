@@ -3,7 +3,8 @@
  * address) take the copy path; Unix sockets and remote peers keep sendfile;
  * SF_FORCE_SENDFILE, SF_NO_SENDFILE and env EVSENDFILE_NO_SENDFILE /
  * EVSENDFILE_FORCE_SENDFILE override;
- * getpeername failing keeps sendfile.  The method is read off the seam's
+ * getpeername failing keeps sendfile.  sf_peer_flags gives the same choice
+ * once per connection, and transfers given its result ask nothing.  The method is read off the seam's
  * counters (sendfile calls against pread calls), never off timings.  A
  * remote peer is simulated by the seam's getpeername hook. */
 #include <arpa/inet.h>
@@ -248,6 +249,11 @@ static void test_env_no_sendfile_wins(void **state) {
     assert_int_equal(over_unix(0), COPY);
     assert_int_equal(over_unix(SF_FORCE_SENDFILE), COPY);
     assert_int_equal(over_tcp4(SF_FORCE_SENDFILE), COPY);
+    int s, r;
+    socketpair_nb(&s, &r);
+    assert_int_equal(sf_peer_flags(s, 0), SF_NO_SENDFILE);
+    close(s);
+    close(r);
 }
 
 /* EVSENDFILE_FORCE_SENDFILE=1 (read at load) is SF_FORCE_SENDFILE for every
@@ -259,6 +265,11 @@ static void test_env_force_sendfile(void **state) {
     assert_int_equal(over_tcp4(0), SENDFILE);
     assert_int_equal(seam.getpeername.calls, 0);
     assert_int_equal(over_tcp4(SF_NO_SENDFILE), COPY); /* SF_NO_SENDFILE still wins */
+    int s, r;
+    tcp_pair(&s, &r);
+    assert_int_equal(sf_peer_flags(s, 0), SF_FORCE_SENDFILE);
+    close(s);
+    close(r);
 }
 
 /* Whether zero-copy CAN serve the socket: the per-peer choice is not asked. */
@@ -269,6 +280,97 @@ static void test_can_use_unchanged(void **state) {
     assert_int_equal(sf_can_use(s, 0), 1);
     assert_int_equal(sf_can_use(s, SF_FORCE_SENDFILE), 1);
     assert_int_equal(sf_can_use(s, SF_NO_SENDFILE), 0);
+    close(s);
+    close(r);
+}
+
+/* ------------------------------------------ sf_peer_flags: once per socket */
+
+/* What sf_peer_flags answers on `s`, and a transfer given that answer: it
+ * moves the body by the same method as one that decides itself, and asks
+ * nothing.  Closes s and r. */
+static enum method peer_flags_then_send(int s, int r, unsigned flags, unsigned want_added) {
+    seam_install();
+    int f = sf_peer_flags(s, flags);
+    assert_int_equal(f, (int)(flags | want_added));
+    int asked = seam.getpeername.calls;
+    seam_install(); /* counts from zero again */
+    enum method m = send_and_observe(s, r, BODY, (unsigned)f);
+    assert_int_equal(seam.getpeername.calls, 0);
+    assert_int_equal(seam.getsockname.calls, 0);
+    assert_int_equal(asked, 1);
+    return m;
+}
+
+static void test_peer_flags_loopback_says_copy(void **state) {
+    (void)state;
+    int s, r;
+    tcp_pair(&s, &r);
+    assert_int_equal(peer_flags_then_send(s, r, SF_TRUSTED, SF_NO_SENDFILE), COPY);
+    tcp6_pair(&s, &r);
+    assert_int_equal(peer_flags_then_send(s, r, 0, SF_NO_SENDFILE), COPY);
+}
+
+static void test_peer_flags_unix_says_sendfile(void **state) {
+    (void)state;
+    int s, r;
+    socketpair_nb(&s, &r);
+    assert_int_equal(peer_flags_then_send(s, r, 0, SF_FORCE_SENDFILE), SENDFILE);
+}
+
+static void test_peer_flags_remote_says_sendfile(void **state) {
+    (void)state;
+    int s, r;
+    tcp_pair(&s, &r);
+    seam_install();
+    g_remote_family = AF_INET;
+    seam.getpeername_hook = remote_peer;
+    int f = sf_peer_flags(s, 0);
+    assert_int_equal(f, SF_FORCE_SENDFILE);
+    assert_int_equal(seam.getpeername.calls, 1);
+    assert_int_equal(seam.getsockname.calls, 1); /* compared with our own address */
+    seam_install(); /* counts from zero again */
+    assert_int_equal(send_and_observe(s, r, BODY, (unsigned)f), SENDFILE);
+    assert_int_equal(seam.getpeername.calls + seam.getsockname.calls, 0);
+}
+
+/* A method the caller fixed comes back as it is: nothing to ask. */
+static void test_peer_flags_keeps_a_fixed_choice(void **state) {
+    (void)state;
+    int s, r;
+    tcp_pair(&s, &r);
+    seam_install();
+    assert_int_equal(sf_peer_flags(s, SF_NO_SENDFILE), SF_NO_SENDFILE);
+    assert_int_equal(sf_peer_flags(s, SF_FORCE_SENDFILE | SF_TRUSTED), SF_FORCE_SENDFILE | SF_TRUSTED);
+    assert_int_equal(sf_peer_flags(s, SF_NO_SENDFILE | SF_FORCE_SENDFILE), SF_NO_SENDFILE | SF_FORCE_SENDFILE);
+    assert_int_equal(sf_peer_flags(s, SF_TLS), SF_TLS | SF_FORCE_SENDFILE); /* kTLS keeps sendfile */
+    assert_int_equal(seam.getpeername.calls, 0);
+    close(s);
+    close(r);
+}
+
+/* No peer to ask about: the errno, negated, and nothing else happens. */
+static void test_peer_flags_errors(void **state) {
+    (void)state;
+    int s, r;
+    tcp_pair(&s, &r);
+    close(r);
+    close(s);
+    assert_int_equal(sf_peer_flags(s, 0), -EBADF);
+    int fd = make_pattern_file(10, NULL);
+    assert_int_equal(sf_peer_flags(fd, 0), -ENOTSOCK);
+    close(fd);
+    int lone = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(sf_peer_flags(lone, 0), -ENOTCONN);
+    close(lone);
+    tcp_pair(&s, &r);
+    seam_install();
+    seam.getpeername.fault = (seam_fault_t){.err = ENOBUFS, .first = 1};
+    assert_int_equal(sf_peer_flags(s, 0), -ENOBUFS);
+    g_remote_family = AF_INET;
+    seam.getpeername_hook = remote_peer;
+    seam.getsockname.fault = (seam_fault_t){.err = ENOBUFS, .first = 1};
+    assert_int_equal(sf_peer_flags(s, 0), -ENOBUFS);
     close(s);
     close(r);
 }
@@ -366,6 +468,11 @@ int main(void) {
         cmocka_unit_test_teardown(test_env_no_sendfile_wins, teardown),
         cmocka_unit_test_teardown(test_env_force_sendfile, teardown),
         cmocka_unit_test_teardown(test_can_use_unchanged, teardown),
+        cmocka_unit_test_teardown(test_peer_flags_loopback_says_copy, teardown),
+        cmocka_unit_test_teardown(test_peer_flags_unix_says_sendfile, teardown),
+        cmocka_unit_test_teardown(test_peer_flags_remote_says_sendfile, teardown),
+        cmocka_unit_test_teardown(test_peer_flags_keeps_a_fixed_choice, teardown),
+        cmocka_unit_test_teardown(test_peer_flags_errors, teardown),
         cmocka_unit_test_teardown(test_getpeername_failure_keeps_sendfile, teardown),
         cmocka_unit_test_teardown(test_getsockname_failure_keeps_sendfile, teardown),
         cmocka_unit_test_teardown(test_small_body_does_not_ask, teardown),

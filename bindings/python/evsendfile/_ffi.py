@@ -47,6 +47,7 @@ ffi.cdef(
 
     void sf_options_init(sf_options_t *opts);
     int sf_can_use(int sock, unsigned flags);
+    int sf_peer_flags(int sock, unsigned flags);
 
     typedef struct sf_transfer sf_transfer_t;
     typedef void (*sf_done_cb)(sf_transfer_t *t, int status, uint64_t body_sent, void *arg);

@@ -136,6 +136,7 @@ extern "C" {
     pub fn sf_options_init(opts: *mut sf_options_t);
 
     pub fn sf_can_use(sock: c_int, flags: c_uint) -> c_int;
+    pub fn sf_peer_flags(sock: c_int, flags: c_uint) -> c_int;
 
     pub fn sf_send_async(
         base: *mut event_base,

@@ -105,6 +105,7 @@ fn every_declared_function_links() {
         sys::sf_err_name as *const () as usize,
         sys::sf_options_init as *const () as usize,
         sys::sf_can_use as *const () as usize,
+        sys::sf_peer_flags as *const () as usize,
         sys::sf_send_async as *const () as usize,
         sys::sf_cancel as *const () as usize,
         sys::sf_transfer_body_sent as *const () as usize,
