@@ -308,6 +308,7 @@ int main(int argc, char **argv) {
             add(w, "evsf-async");
             add(w, "evsf-trusted");
             add(w, "evsf-known");
+            if (sizes[z] > SF_SMALL_BODY_MAX) add(w, "evsf-peer-once"); /* the method is asked for larger bodies only */
             add(w, "evsf-handover");
             add(w, "evsf-step");
             if (conns[c] > 64) add(w, "evsf-step-lateshut");

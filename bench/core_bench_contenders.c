@@ -8,7 +8,9 @@
  *   evsf-async       sf_send_async on libevent (the library as shipped)
  *   evsf-trusted     the same with SF_TRUSTED (no per-transfer fd checks)
  *   evsf-known       SF_TRUSTED | SF_KNOWN_SIZE (the file's size handed in: no fstat either)
- *   evsf-handover    the same flags; the first step on the caller's own (sf_job_new +
+ *   evsf-peer-once   evsf-known, plus the body's method asked once per connection
+ *                    (sf_peer_flags at its first transfer) instead of by every transfer
+ *   evsf-handover    the same flags as evsf-known; the first step on the caller's own (sf_job_new +
  *                    sf_job_step), sf_job_start only for a transfer that did not finish there
  *   evsf-step        sf_job_new / sf_job_step on a bare epoll loop
  *   evsf-sendfile    sf_send_async with SF_FORCE_SENDFILE (the sink is on
@@ -160,6 +162,9 @@ struct conn {
     int armed; /* ev is added (waiting for EV_WRITE) */
     uint64_t off;
     size_t head_pos;
+    /* evsf-peer-once: sf_peer_flags' answer, asked at the first transfer */
+    int peer_asked;
+    unsigned flags;
     /* evsf-step */
     sf_job_t *job;
     int registered, queued;
@@ -180,6 +185,7 @@ struct run {
     int own_head; /* evsf-ownhead: the harness sends the head itself */
     char *buf; /* the copy loop's buffer, shared by all connections */
     int late_shut; /* evsf-step-lateshut: FINs only after every transfer is out */
+    int peer_once; /* evsf-peer-once */
 };
 
 static int run_init(struct run *r, const struct spec *s, long *note, int with_base) {
@@ -260,6 +266,14 @@ static void evsf_next(struct conn *c) {
     struct run *r = c->run;
     if (!take_next(c)) return;
     sf_region_t region = {r->s->file_fd, NULL, 0, r->s->size};
+    if (r->peer_once) { /* as a server would: once per connection, kept with it */
+        if (!c->peer_asked) {
+            int f = sf_peer_flags(c->fd, r->s->evsf_flags);
+            c->flags = f < 0 ? r->s->evsf_flags : (unsigned)f;
+            c->peer_asked = 1;
+        }
+        r->opts.flags = c->flags;
+    }
     if (r->own_head) { /* experiment: the head as a packet of its own, sent before the library runs */
         if (send(c->fd, r->s->head, r->s->head_len, MSG_NOSIGNAL) != (ssize_t)r->s->head_len) {
             fprintf(stderr, "evsf-ownhead: head did not fit\n");
@@ -276,9 +290,10 @@ static void evsf_next(struct conn *c) {
     }
 }
 
-static int run_evsf_async_with(const struct spec *s, long *note, int own_head) {
+static int run_evsf_async_with(const struct spec *s, long *note, int own_head, int peer_once) {
     struct run r;
     if (run_init(&r, s, note, 1)) return fail("evsf-async", "init");
+    r.peer_once = peer_once;
     if ((r.own_head = own_head)) {
         r.opts.head = NULL;
         r.opts.head_count = 0;
@@ -288,8 +303,9 @@ static int run_evsf_async_with(const struct spec *s, long *note, int own_head) {
     return run_finish(&r);
 }
 
-static int run_evsf_async(const struct spec *s, long *note) { return run_evsf_async_with(s, note, 0); }
-static int run_evsf_ownhead(const struct spec *s, long *note) { return run_evsf_async_with(s, note, 1); }
+static int run_evsf_async(const struct spec *s, long *note) { return run_evsf_async_with(s, note, 0, 0); }
+static int run_evsf_ownhead(const struct spec *s, long *note) { return run_evsf_async_with(s, note, 1, 0); }
+static int run_evsf_peer_once(const struct spec *s, long *note) { return run_evsf_async_with(s, note, 0, 1); }
 
 /* ----------------------------------------------------------- evsf-step */
 
@@ -607,6 +623,7 @@ const struct contender contenders[] = {
     {"evsf-async", run_evsf_async, 0, 0, 0, 0},
     {"evsf-trusted", run_evsf_async, SF_TRUSTED, 0, 0, 0},
     {"evsf-known", run_evsf_async, SF_TRUSTED | SF_KNOWN_SIZE, 0, 0, 0},
+    {"evsf-peer-once", run_evsf_peer_once, SF_TRUSTED | SF_KNOWN_SIZE, 0, 0, 0},
     {"evsf-handover", run_evsf_handover, SF_TRUSTED | SF_KNOWN_SIZE, 0, 0, 0},
     {"evsf-step", run_evsf_step, 0, 0, 0, 0},
     {"evsf-step-lateshut", run_evsf_step_lateshut, 0, 0, 0, 0},

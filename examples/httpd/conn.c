@@ -45,6 +45,7 @@ struct conn {
     int             served;       /* responses finished on this connection */
     int             reading;      /* rev is added */
     int             peer_eof;     /* the client half-closed: answer what is buffered, then close */
+    int             method_flags; /* sf_peer_flags' answer, asked at the first large body; -1 before */
     struct event   *rev;          /* readable */
     struct event   *timer;
     sf_transfer_t  *xfer;         /* in flight, for sf_cancel */
@@ -85,6 +86,7 @@ int conn_new(struct worker *w, int fd, const struct sockaddr *sa, int salen) {
     c->w = w;
     c->fd = fd;
     c->resp.fd = -1;
+    c->method_flags = -1;
     c->rev = event_new(w->base, fd, EV_READ | EV_PERSIST, on_readable, c);
     c->timer = evtimer_new(w->base, on_timer, c);
     if (c->rev == NULL || c->timer == NULL) {
@@ -164,6 +166,15 @@ int conn_send(struct conn *c, const char *head, size_t head_len, int fd, uint64_
     if (g_cfg.no_sendfile) o.flags |= SF_NO_SENDFILE;
     if (g_cfg.force_sendfile) o.flags |= SF_FORCE_SENDFILE;
     if (g_cfg.disk_inline) o.flags |= SF_DISK_INLINE;
+    /* The body's method depends on the client (the copy path to one on this
+     * host): asked once per connection, not by every large response. */
+    if (count > SF_SMALL_BODY_MAX) {
+        if (c->method_flags < 0) {
+            int f = sf_peer_flags(c->fd, o.flags);
+            c->method_flags = f < 0 ? 0 : f & (int)(SF_NO_SENDFILE | SF_FORCE_SENDFILE); /* error: each send decides */
+        }
+        o.flags |= (unsigned)c->method_flags;
+    }
     sf_region_t region = {fd, NULL, off, count};
     int r = sf_send_async(c->w->base, c->fd, &region, &o, on_sent, c, &c->xfer);
     if (r < 0) {
