@@ -1,6 +1,8 @@
 """The program as a whole: command line, errors at start, threads, the copy
 path, the access log, and the graceful stop on SIGTERM / SIGINT."""
+import glob
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -69,6 +71,37 @@ def test_no_sendfile_serves_the_same_bytes(start_server, docroot):
         want = f.read()
     assert curl(s.base + "/m4.bin")[2] == want
     assert curl(s.base + "/m4.bin", "-r", "5-9,100000-")[0] == 206
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def test_the_peer_is_asked_once_per_connection(start_server, tmp_path):
+    """The body's method depends on the client (sf_peer_flags): asked at a
+    connection's first large body, then passed to every later one, so no
+    response asks again.  Counted with strace attached to the server."""
+    s = start_server()
+    log = str(tmp_path / "getpeername.log")
+    tracer = subprocess.Popen(["strace", "-f", "-e", "trace=getpeername", "-o", log, "-p", str(s.pid)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def traced():
+            tasks = glob.glob("/proc/%d/task/*/status" % s.pid)
+            return tasks and all("TracerPid:\t%d\n" % tracer.pid in open(t).read() for t in tasks)
+        wait_until(traced, "strace to attach to every thread of the server")
+        for _ in range(2):
+            c = Conn(s.port)
+            c.get("/hello.txt")
+            assert c.response()[0] == 200  # small: the method is not asked
+            for _ in range(4):
+                c.get("/k32p1.bin")  # one over the small path
+                status, _, body = c.response()
+                assert status == 200 and len(body) == 32769
+            c.close()
+    finally:
+        tracer.terminate()
+        tracer.wait(timeout=DEADLINE)
+    with open(log) as f:
+        asked = f.read().count("getpeername(")
+    assert asked == 2, "getpeername %d times for 2 connections with 4 large bodies each" % asked
 
 
 def test_access_log(start_server):
