@@ -272,6 +272,9 @@ def test_launcher_workers(files: Path, tmp_path: Path) -> None:
     """--workers N: each worker process serves with the evsendfile protocol."""
     srv = launch(files, "asyncio", "httptools", tmp_path / "server.log", extra=["--workers", "2"])
     try:
+        # The first worker to listen answers at once; the second may still be
+        # starting (a loaded machine), and one stopped before it started logs nothing.
+        wait_until(lambda: srv.log().count("Application startup complete") == 2, "both workers to start")
         for _ in range(6):
             r = curl(f"{srv.url}/path/f{8 << 20}")
             assert r.returncode == 0 and r.stdout == content(files, f"f{8 << 20}")
