@@ -37,6 +37,10 @@ constexpr uint64_t kDiskChunk = SF_DEFAULT_MAX_CHUNK;
 constexpr uint64_t kFetchAhead = 2 * kDiskChunk;
 // hand_over_chunk(): the disk threads cannot take the chunk, send it here.
 constexpr int kSendHere = INT_MAX;
+// read_source() with nowait: the next byte is not in the page cache, or the
+// file system cannot say so (a nowait read there is refused).
+constexpr int kNotResident = INT_MAX - 1;
+constexpr int kCannotTell = INT_MAX - 2;
 
 // The first published sf_options_t ends after `flags`.
 constexpr size_t kOptionsV1Size = offsetof(sf_options_t, flags) + sizeof(unsigned);
@@ -316,9 +320,12 @@ int Job::move_body(SigpipeGuard *guard) noexcept {
             int r = hand_over_chunk();
             if (r == 0) continue;  // a chunk went out: the next one
             if (r != kSendHere) return r;
-        } else if (probe_ && warm_left_ == 0 && (sendfile || buf_pos_ == buf_len_)) {
-            // Before taking bytes from the file (each sendfile, each copy
-            // read): are they in memory?  Else the disk threads take over.
+        } else if (probe_ && warm_left_ == 0 && (sendfile || no_nowait_)) {
+            // Before taking bytes from the file (each sendfile, and each copy
+            // read where a nowait read cannot tell): are they in memory?
+            // Else the disk threads take over.  The copy path's own read is
+            // its probe elsewhere (copy_some: a nowait read costs nothing
+            // more; cachestat costs ~58 ns per page, bench/RESULTS.md).
             uint64_t ask = sendfile ? std::min<uint64_t>({unread_, budget, kMaxPerSyscall})
                                     : std::min<uint64_t>(unread_, SF_COPY_BUFFER_SIZE);
             if (int r = check_disk(ask)) return r;
@@ -360,17 +367,20 @@ int Job::send_pending(const char *bytes, size_t len, size_t &pos, bool more) noe
     return 0;
 }
 
-// 0 with *got bytes (0 = EOF), SF_STEP_READ, or an error.
-int Job::read_source(char *buf, size_t want, size_t &got) noexcept {
+// 0 with *got bytes (0 = EOF), SF_STEP_READ, or an error; with nowait also
+// kNotResident or kCannotTell.
+int Job::read_source(char *buf, size_t want, size_t &got, bool nowait) noexcept {
     for (;;) {
         ssize_t n = src_.kind() == SourceKind::Pipe
                         ? evsf_sys.read(src_.fd(), buf, want)
-                        : evsf_sys.pread(src_.fd(), buf, want, static_cast<off_t>(next_offset_));
+                        : evsf_sys.pread(src_.fd(), buf, want, static_cast<off_t>(next_offset_), nowait ? 1 : 0);
         if (n >= 0) {
             got = static_cast<size_t>(n);
             return 0;
         }
         if (errno == EINTR) continue;
+        if (nowait && (errno == EAGAIN || errno == EWOULDBLOCK)) return kNotResident;
+        if (nowait && (errno == EOPNOTSUPP || errno == EINVAL)) return kCannotTell;
         // Only a pipe, FIFO or device can be waited for (EV_READ): a file
         // that says EAGAIN cannot, so that is its error.
         if ((errno == EAGAIN || errno == EWOULDBLOCK) && src_.kind() == SourceKind::Pipe)
@@ -590,7 +600,18 @@ int Job::copy_some(uint64_t &budget) noexcept {
     uint64_t most = warm_left_ ? warm_left_ : SF_COPY_BUFFER_SIZE;
     size_t want = static_cast<size_t>(std::min<uint64_t>({SF_COPY_BUFFER_SIZE, unread_, budget, most}));
     size_t got = 0;
-    int r = read_source(tb, want, got);
+    // On the loop, bytes not probed or fetched yet are read with nowait: the
+    // read is the residency probe.  It stops short before a page that is not
+    // in memory (those bytes go out, the next read finds it), and refuses
+    // when the first one is not: then the disk threads take the rest
+    // (move_body hands it over).  A disk thread has warm_left_ set: it waits.
+    bool nowait = probe_ && warm_left_ == 0 && !no_nowait_;
+    int r = read_source(tb, want, got, nowait);
+    if (r == kNotResident || r == kCannotTell) {
+        if (r == kNotResident) offload_ = true;
+        else no_nowait_ = true;  // probed with resident() from now on
+        return 0;                // nothing moved: move_body decides again
+    }
     if (r == 0 && got == 0) r = SF_ETRUNCATED;  // bytes are owed and the file has none left
     if (r != 0) {  // the head goes out first all the same, as on every other path
         int h = send_pending(head(), head_len_, head_pos_, true);

@@ -65,7 +65,7 @@ private:
 
     Job()
         : buf_(), eof_(false), truncated_(false), is_tcp_(false), want_cork_(false), corked_(false), started_(false),
-          finished_(false), probe_(false), fetching_(false), offload_(false), full_(false), claimed_(false) {}
+          finished_(false), probe_(false), fetching_(false), offload_(false), full_(false), no_nowait_(false), claimed_(false) {}
     // A Job and its copies of head and tail are one allocation: the head's
     // bytes, then the tail's, right after the object (see create()).
     char *head() { return reinterpret_cast<char *>(this + 1); }
@@ -88,7 +88,7 @@ private:
     void add_sent(uint64_t n) noexcept {
         body_sent_.store(body_sent_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     }
-    int read_source(char *buf, size_t want, size_t &got) noexcept;
+    int read_source(char *buf, size_t want, size_t &got, bool nowait = false) noexcept;
     bool body_complete() const noexcept;
     void set_cork(bool on) noexcept;
     void finish(int result) noexcept;
@@ -131,6 +131,7 @@ private:
     bool fetching_ : 1;         // a chunk is in the disk threads' hands: the job is theirs until ready()
     bool offload_ : 1;          // found cold: the disk threads read and send the rest of the body
     bool full_ : 1;             // a disk thread found the socket full (SF_STEP_WRITE): ask before handing over
+    bool no_nowait_ : 1;        // the file refuses nowait reads: the copy path probes with resident()
     bool claimed_ : 1;          // holds the socket (socket_claims.hpp) until release()
 };
 

@@ -33,9 +33,13 @@ int platform_outq(int sock, int *bytes);
 int platform_writable(int sock);
 
 // Page-cache residency of [off, off + len): 1 all pages, 0 not all, -1 and
-// errno.  cachestat(2) (Linux >= 6.5, one syscall, ~0.3 us here); where the
-// kernel lacks it (ENOSYS, remembered) mmap + mincore + munmap (~80 us).
+// errno.  cachestat(2) (Linux >= 6.5, one syscall; its cost grows with the
+// range: ~1.2 us for 64 KiB, ~20 us for 1 MiB here); where the kernel lacks
+// it (ENOSYS, remembered) mmap + mincore + munmap (~7 us for 64 KiB, ~27 us
+// for 1 MiB).  bench/RESULTS.md, "The residency probe".
 int platform_resident(int fd, uint64_t off, uint64_t len);
+// pread; with nowait, preadv2(RWF_NOWAIT): see the seam's pread (syscalls.h).
+ssize_t platform_pread(int fd, void *buf, size_t count, off_t offset, int nowait);
 // Blocks until [off, off + len) is in the page cache: WILLNEED for it (and
 // for `ahead` bytes after it, not waited for), then a populated read-only
 // mapping, never touched (a file truncated meanwhile cannot raise SIGBUS);

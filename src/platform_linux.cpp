@@ -96,6 +96,12 @@ int resident_by_mincore(int fd, uint64_t first_page, uint64_t pages) {
 
 }  // namespace
 
+ssize_t platform_pread(int fd, void *buf, size_t count, off_t offset, int nowait) {
+    if (!nowait) return ::pread(fd, buf, count, offset);
+    struct iovec v = {buf, count};
+    return ::preadv2(fd, &v, 1, offset, RWF_NOWAIT);
+}
+
 int platform_resident(int fd, uint64_t off, uint64_t len) {
     if (len == 0) return 1;
     uint64_t pg = page_size();

@@ -28,7 +28,7 @@ int real_setsockopt(int fd, int level, int name, const void *value, socklen_t le
 int real_getsockname(int fd, struct sockaddr *addr, socklen_t *len) { return ::getsockname(fd, addr, len); }
 int real_getpeername(int fd, struct sockaddr *addr, socklen_t *len) { return ::getpeername(fd, addr, len); }
 
-const evsf_syscalls_t kReal = {evsf::platform_sendfile, ::pread, ::read, ::sendmsg,
+const evsf_syscalls_t kReal = {evsf::platform_sendfile, evsf::platform_pread, ::read, ::sendmsg,
                                real_open, real_close, real_fstat, real_fstatfs, real_fcntl,
                                real_getsockopt, real_setsockopt, real_getsockname, std::malloc,
                                real_getpeername, evsf::platform_outq, evsf::platform_resident,

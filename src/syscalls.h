@@ -31,7 +31,13 @@ struct statfs; /* <sys/vfs.h>, Linux */
 typedef struct evsf_syscalls {
     /* Linux shape: returns bytes sent and advances *offset, or -1 and errno. */
     ssize_t (*sendfile)(int out_fd, int in_fd, off_t *offset, size_t count);
-    ssize_t (*pread)(int fd, void *buf, size_t count, off_t offset);
+    /* nowait != 0 (the copy path's first read of bytes that may be cold,
+     * job.cpp): only bytes already in the page cache, never waiting for the
+     * disk -- a short count stops before the first page that is not there,
+     * -1/EAGAIN when that is the first one; -1/EOPNOTSUPP where the file
+     * system cannot tell (tmpfs), -1/EINVAL on kernels before 4.14
+     * (preadv2 RWF_NOWAIT on Linux). */
+    ssize_t (*pread)(int fd, void *buf, size_t count, off_t offset, int nowait);
     ssize_t (*read)(int fd, void *buf, size_t count);
     ssize_t (*sendmsg)(int fd, const struct msghdr *msg, int flags);
     /* Opening and checking the source (source.cpp). */
@@ -56,8 +62,9 @@ typedef struct evsf_syscalls {
     /* Are the pages of [off, off + len) of the file in the page cache?
      * 1 all of them, 0 not all, -1 with errno (ENOSYS: the kernel cannot
      * tell; cachestat(2), Linux >= 6.5, else mincore on a mapping).  Asked
-     * on the loop thread before each sendfile / copy read of a regular file
-     * (disk.hpp); must never block on the disk. */
+     * on the loop thread before each sendfile of a regular file, and before
+     * a copy read where pread's nowait cannot tell (disk.hpp); must never
+     * block on the disk. */
     int (*resident)(int fd, uint64_t off, uint64_t len);
     /* Brings [off, off + len) into the page cache, blocking until it is
      * there, and starts reading the `ahead` bytes after it without waiting

@@ -207,16 +207,25 @@ static ssize_t w_sendfile(int out_fd, int in_fd, off_t *offset, size_t count) {
     return finish(c, out_fd, off, count, ret, errno, corked);
 }
 
-static ssize_t w_pread(int fd, void *buf, size_t count, off_t offset) {
+static ssize_t w_pread(int fd, void *buf, size_t count, off_t offset, int nowait) {
     seam_channel_t *c = &seam.pread;
     if (enter(c)) {
         return finish(c, fd, (uint64_t)offset, count, -1, c->fault.err, -1);
     }
+    /* A nowait read of a file the test calls cold (resident_hook): refused,
+     * as the kernel refuses one whose first page is not in memory -- before
+     * any byte is read, so before pread_hook, which stands for the read. */
+    int res = 1;
+    if (nowait && seam.resident_hook && seam.resident_hook(fd, (uint64_t)offset, count, &res) && res == 0)
+        return record(c, fd, (uint64_t)offset, count, -1, EAGAIN, -1, 0, 1);
     ssize_t ret;
     if (seam.pread_hook && seam.pread_hook(fd, buf, count, offset, &ret))
         return finish(c, fd, (uint64_t)offset, count, ret, errno, -1);
-    ret = g_real.pread(fd, buf, capped(c, count), offset);
-    return finish(c, fd, (uint64_t)offset, count, ret, errno, -1);
+    /* Otherwise a nowait read reads like any other, whatever the file
+     * system (tmpfs refuses RWF_NOWAIT): a test's outcome must not depend on
+     * where its file lives.  seam.real_nowait asks the kernel instead. */
+    ret = g_real.pread(fd, buf, capped(c, count), offset, nowait && seam.real_nowait);
+    return record(c, fd, (uint64_t)offset, count, ret, errno, -1, 0, nowait != 0);
 }
 
 static ssize_t w_read(int fd, void *buf, size_t count) {
@@ -274,6 +283,7 @@ static void seam_clear(void) {
     seam.pread_hook = NULL;
     seam.getpeername_hook = NULL;
     seam.resident_hook = NULL;
+    seam.real_nowait = 0;
     seam.fetch_hook = NULL;
     __atomic_store_n(&g_fetch_returned, 0, __ATOMIC_SEQ_CST);
 }

@@ -45,7 +45,8 @@ typedef struct seam_call {
     int err;       /* errno when ret < 0 */
     int corked;    /* sendfile / sendmsg: TCP_CORK on out fd at call time (-1 = not TCP) */
     int level;     /* getsockopt / setsockopt: level */
-    int op;        /* fcntl: cmd; getsockopt / setsockopt: option name; open, sendmsg: flags */
+    int op;        /* fcntl: cmd; getsockopt / setsockopt: option name; open, sendmsg: flags;
+                    * pread: 1 for a nowait read (the copy path's probe), else 0 */
 } seam_call_t;
 
 typedef struct seam_channel {
@@ -78,8 +79,15 @@ typedef struct seam {
      * the peer look remote); returns what getpeername would, errno set. */
     int (*getpeername_hook)(int fd, struct sockaddr *addr, socklen_t *len);
     /* Optional, before the real probe: returning 1 means "handled", the
-     * wrapper returns *ret (1 resident, 0 cold; errno set if -1). */
+     * wrapper returns *ret (1 resident, 0 cold; errno set if -1).  The copy
+     * path's nowait preads ask it too: "cold" makes them fail with EAGAIN
+     * (they are logged on the pread channel), so one hook makes a file cold
+     * for both paths. */
     int (*resident_hook)(int fd, uint64_t off, uint64_t len, int *ret);
+    /* 0 (the default): the copy path's nowait preads of files resident_hook
+     * does not call cold read as plain preads, on any file system; 1: they
+     * reach the kernel as preadv2(RWF_NOWAIT) (a test of real eviction). */
+    int real_nowait;
     /* Optional, on a disk thread, before the real fetch (which still runs
      * unless it returns 1): block, sleep, truncate the file... */
     int (*fetch_hook)(int fd, uint64_t off, uint64_t len, uint64_t ahead);

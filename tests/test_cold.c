@@ -808,15 +808,16 @@ static void test_probe_fails(void **state) {
 }
 
 /* A real cold file: written, flushed, evicted with POSIX_FADV_DONTNEED; the
- * real probe (cachestat or mincore) must send it to a disk thread.  Skipped
- * when the kernel keeps the pages anyway. */
-static void test_real_cold_file(void **state) {
-    (void)state;
+ * real probe (cachestat or mincore; on the copy path the kernel's refusal
+ * of a nowait read) must send it to a disk thread.  Skipped when the kernel
+ * keeps the pages anyway. */
+static void real_cold_file_case(unsigned flags) {
     char path[4096];
     int fd = make_pattern_file(8 * MiB, path);
     assert_int_equal(fsync(fd), 0);
     assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
     seam_install();
+    seam.real_nowait = 1;
     int cold = seam_real_resident(fd, 0, 8 * MiB) == 0;
     if (!cold) {
         seam_uninstall();
@@ -828,15 +829,125 @@ static void test_real_cold_file(void **state) {
     reader_t rd = {.keep = 1};
     done_rec_t d;
     sf_region_t reg = {fd, NULL, 0, 8 * MiB};
-    assert_int_equal(transfer_collect(s, r, &reg, NULL, &rd, &d), 0);
+    sf_options_t o = {.struct_size = sizeof o, .flags = flags};
+    assert_int_equal(transfer_collect(s, r, &reg, &o, &rd, &d), 0);
     assert_int_equal(d.status, 0);
     assert_true(wire_matches(rd.buf, rd.len, NULL, 0, 8 * MiB, NULL));
-    assert_true(seam_fetch_calls() >= 1);
+    if (flags & SF_NO_SENDFILE) {
+        /* The loop never waited for the disk: each of its reads was a nowait
+         * one, until one was refused and a disk thread took over.  (A refused
+         * read starts the kernel's readahead; a loop slow enough -- valgrind
+         * -- finds every page there on its next read and is never refused:
+         * no disk thread then, and still no wait.) */
+        int refused = 0;
+        for (int i = 0; i < seam.pread.logged; i++) {
+            const seam_call_t *e = &seam.pread.log[i];
+            if (e->op == 1 && e->ret < 0) refused++;
+            if (!refused) assert_int_equal(e->op, 1);
+        }
+        assert_true(refused == 0 || seam_fetch_calls() >= 1);
+    } else {
+        assert_true(seam_fetch_calls() >= 1);
+    }
     reader_free(&rd);
     close(s);
     close(r);
     close(fd);
     seam_uninstall();
+}
+
+static void test_real_cold_file(void **state) {
+    (void)state;
+    real_cold_file_case(0);
+}
+
+static void test_real_cold_file_copy_path(void **state) {
+    (void)state;
+    real_cold_file_case(SF_NO_SENDFILE); /* with seam.real_nowait */
+    assert_int_equal(seam.resident.calls, 0); /* the nowait read was the probe */
+}
+
+/* The copy path's read is its own probe (a nowait pread): no resident()
+ * call; the bytes before the first page not in memory go out from the loop,
+ * the rest from a disk thread. */
+static uint64_t g_cold_from;
+
+static int cold_from_hook(int fd, uint64_t off, uint64_t len, int *ret) {
+    (void)len;
+    if (fd != g_cold_fd || off < g_cold_from) return 0;
+    *ret = 0;
+    return 1;
+}
+
+static void test_copy_read_is_the_probe(void **state) {
+    (void)state;
+    const uint64_t count = 3 * MiB;
+    int file = make_pattern_file(count, NULL);
+    int s, r;
+    socketpair_nb(&s, &r);
+    install_body_notes(file);
+    g_cold_from = 1 * MiB; /* a multiple of SF_COPY_BUFFER_SIZE: the loop's reads stop there */
+    seam.resident_hook = cold_from_hook;
+    reader_t rd = {.keep = 1};
+    done_rec_t d;
+    sf_region_t reg = {file, NULL, 0, count};
+    sf_options_t o = {.struct_size = sizeof o, .flags = SF_NO_SENDFILE};
+    assert_int_equal(transfer_collect(s, r, &reg, &o, &rd, &d), 0);
+    assert_int_equal(d.status, 0);
+    assert_true(wire_matches(rd.buf, rd.len, NULL, 0, count, NULL));
+    assert_int_equal(seam.resident.calls, 0);
+    assert_true(__atomic_load_n(&g_body_on_loop, __ATOMIC_SEQ_CST) >= 4); /* 1 MiB in 256 KiB reads */
+    assert_true(__atomic_load_n(&g_body_off_loop, __ATOMIC_SEQ_CST) >= 1);
+    assert_true(seam_fetch_calls() >= 1);
+    /* Every read on the loop was below the cold offset; the first one at it was refused. */
+    int refused = 0;
+    for (int i = 0; i < seam.pread.logged; i++) {
+        if (seam.pread.log[i].ret < 0) {
+            assert_int_equal(seam.pread.log[i].err, EAGAIN);
+            assert_true(seam.pread.log[i].off >= g_cold_from);
+            refused++;
+        }
+    }
+    assert_true(refused >= 1);
+    reader_free(&rd);
+    close(s);
+    close(r);
+    close(file);
+    seam_uninstall();
+}
+
+/* A file system that refuses nowait reads (tmpfs: EOPNOTSUPP; kernels before
+ * 4.14: EINVAL): the copy path asks resident() instead, for the rest of the
+ * transfer, and a cold file still goes to a disk thread. */
+static void test_copy_path_without_nowait(void **state) {
+    (void)state;
+    static const int errs[] = {EOPNOTSUPP, EINVAL};
+    for (size_t i = 0; i < 2; i++) {
+        for (int cold = 0; cold < 2; cold++) {
+            const uint64_t count = 1 * MiB;
+            int file = make_pattern_file(count, NULL);
+            int s, r;
+            socketpair_nb(&s, &r);
+            install(cold ? file : -1);
+            seam.pread.fault = (seam_fault_t){.err = errs[i], .first = 1, .times = 1};
+            reader_t rd = {.keep = 1};
+            done_rec_t d;
+            sf_region_t reg = {file, NULL, 0, count};
+            sf_options_t o = {.struct_size = sizeof o, .flags = SF_NO_SENDFILE};
+            assert_int_equal(transfer_collect(s, r, &reg, &o, &rd, &d), 0);
+            assert_int_equal(d.status, 0);
+            assert_true(wire_matches(rd.buf, rd.len, NULL, 0, count, NULL));
+            assert_int_equal(seam.pread.injected, 1);
+            assert_true(seam.resident.calls >= 1);
+            if (cold) assert_true(seam_fetch_calls() >= 1);
+            else assert_int_equal(seam_fetch_calls(), 0);
+            reader_free(&rd);
+            close(s);
+            close(r);
+            close(file);
+            seam_uninstall();
+        }
+    }
 }
 
 /* After fork() the child has none of the parent's disk threads: its first
@@ -939,6 +1050,9 @@ int main(void) {
         cmocka_unit_test_teardown(test_peer_gone_while_thread_sends, teardown),
         cmocka_unit_test_teardown(test_disk_inline, teardown),
         cmocka_unit_test_teardown(test_real_cold_file, teardown),
+        cmocka_unit_test_teardown(test_real_cold_file_copy_path, teardown),
+        cmocka_unit_test_teardown(test_copy_read_is_the_probe, teardown),
+        cmocka_unit_test_teardown(test_copy_path_without_nowait, teardown),
         cmocka_unit_test_teardown(test_fork_child, teardown),
         cmocka_unit_test_teardown(test_fork_during_thread_send, teardown),
         cmocka_unit_test_teardown(test_probe_fails, teardown),

@@ -143,8 +143,9 @@ extern char **environ;
 static const int kSendfileErrs[] = {EAGAIN, EINTR, EBADF, EFAULT, EINVAL, EIO, ENOMEM, EOVERFLOW,
                                     ESPIPE, ENOSYS, EOPNOTSUPP, EPERM, ESOCKTNOSUPPORT, EAFNOSUPPORT,
                                     EPIPE, ECONNRESET, 0};
+/* pread(2), and preadv2(2) with RWF_NOWAIT (the copy path's reads on the loop) */
 static const int kPreadErrs[] = {EAGAIN, EINTR, EBADF, EFAULT, EINVAL, EIO, EISDIR, ENXIO, EOVERFLOW,
-                                 ESPIPE, 0};
+                                 ESPIPE, EOPNOTSUPP, 0};
 static const int kReadErrs[] = {EAGAIN, EINTR, EBADF, EFAULT, EINVAL, EIO, EISDIR, 0};
 /* send(2), sendmsg(2), write(2), writev(2) */
 static const int kSendmsgErrs[] = {EAGAIN, EINTR, EACCES, EALREADY, EBADF, ECONNRESET, EDESTADDRREQ,
@@ -163,7 +164,8 @@ static const int kFcntlErrs[] = {EACCES, EAGAIN, EBADF, EBUSY, EDEADLK, EFAULT, 
 static const int kSockoptErrs[] = {EBADF, EFAULT, EINVAL, ENOPROTOOPT, ENOTSOCK, 0};
 static const int kSocknameErrs[] = {EBADF, EFAULT, EINVAL, ENOBUFS, ENOTSOCK, 0};
 static const int kPeernameErrs[] = {EBADF, EFAULT, EINVAL, ENOBUFS, ENOTCONN, ENOTSOCK, 0};
-/* cachestat(2), and mmap(2) + mincore(2) where it is missing */
+/* cachestat(2), and mmap(2) + mincore(2) where it is missing (the sendfile
+ * path's probe; the copy path's is its nowait pread) */
 static const int kResidentErrs[] = {EAGAIN, EBADF, EFAULT, EINVAL, ENODEV, ENOMEM, ENOSYS, EOPNOTSUPP,
                                     EOVERFLOW, EPERM, 0};
 /* poll(2) */
