@@ -196,11 +196,11 @@ SF_EXTERN void sf_options_init(sf_options_t *opts);
  * sendfile call of a regular file the engine asks the kernel whether the
  * chunk's pages are in the page cache (cachestat(2), ~58 ns per page on the
  * bench machine; mincore on older kernels; a kernel that can tell neither
- * means "send inline", remembered for the process).  The copy path reads on
- * the loop with preadv2(RWF_NOWAIT), which is its own probe: the bytes
- * before the first page not in memory go out, and that page is where the
- * disk threads take over (a file system that refuses RWF_NOWAIT, like
- * tmpfs, is asked with cachestat instead).  When they are not, the
+ * means "send inline", remembered for the process).  The copy path asks
+ * nothing: its reads on the loop are preadv2(RWF_NOWAIT), which the kernel
+ * refuses when the first page is not in memory and cuts short before one
+ * that is not (a file system that refuses RWF_NOWAIT, like tmpfs, is asked
+ * with cachestat instead).  From the first page found missing, the
  * rest of the body is the library's disk threads' work, and the transfer
  * waits for them without blocking its loop: other connections, timers and
  * transfers on the same base run meanwhile; the idle timeout does not count
