@@ -594,8 +594,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         struct pollfd pf[2] = {{sender, POLLOUT, 0}, {pe.fd, POLLIN, 0}};
         poll(pf, pe.fd >= 0 ? 2 : 1, 10);
         /* A chunk queued for a disk thread (the thread maybe not started
-         * yet) shows nowhere else: give it the same 10 ms per poll. */
-        if (g_cold_answers > 0) usleep(10000);
+         * yet) shows nowhere else: give it the same 10 ms per poll.  The
+         * copy path hands over without a probe answer too (an injected
+         * EAGAIN on its nowait read), so ask the pool. */
+        if (g_cold_answers > 0 || evsf_disk_pending() > 0) usleep(10000);
     }
 
     if (!p.stepping) {
