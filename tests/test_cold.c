@@ -807,6 +807,24 @@ static void test_probe_fails(void **state) {
     seam_uninstall();
 }
 
+/* Sends all `count` bytes of `file` over a fresh socketpair with `flags`
+ * (no head or tail) and checks the status and every byte; the seam's
+ * counters and log stay for the caller. */
+static void send_whole_file(int file, uint64_t count, unsigned flags) {
+    int s, r;
+    socketpair_nb(&s, &r);
+    reader_t rd = {.keep = 1};
+    done_rec_t d;
+    sf_region_t reg = {file, NULL, 0, count};
+    sf_options_t o = {.struct_size = sizeof o, .flags = flags};
+    assert_int_equal(transfer_collect(s, r, &reg, &o, &rd, &d), 0);
+    assert_int_equal(d.status, 0);
+    assert_true(wire_matches(rd.buf, rd.len, NULL, 0, count, NULL));
+    reader_free(&rd);
+    close(s);
+    close(r);
+}
+
 /* A real cold file: written, flushed, evicted with POSIX_FADV_DONTNEED; the
  * real probe (cachestat or mincore; on the copy path the kernel's refusal
  * of a nowait read) must send it to a disk thread.  Skipped when the kernel
@@ -824,16 +842,9 @@ static void real_cold_file_case(unsigned flags) {
         close(fd);
         skip();
     }
-    int s, r;
-    socketpair_nb(&s, &r);
-    reader_t rd = {.keep = 1};
-    done_rec_t d;
-    sf_region_t reg = {fd, NULL, 0, 8 * MiB};
-    sf_options_t o = {.struct_size = sizeof o, .flags = flags};
-    assert_int_equal(transfer_collect(s, r, &reg, &o, &rd, &d), 0);
-    assert_int_equal(d.status, 0);
-    assert_true(wire_matches(rd.buf, rd.len, NULL, 0, 8 * MiB, NULL));
+    send_whole_file(fd, 8 * MiB, flags);
     if (flags & SF_NO_SENDFILE) {
+        assert_int_equal(seam.resident.calls, 0); /* the nowait read was the probe */
         /* The loop never waited for the disk: each of its reads was a nowait
          * one, until one was refused and a disk thread took over.  (A refused
          * read starts the kernel's readahead; a loop slow enough -- valgrind
@@ -849,9 +860,6 @@ static void real_cold_file_case(unsigned flags) {
     } else {
         assert_true(seam_fetch_calls() >= 1);
     }
-    reader_free(&rd);
-    close(s);
-    close(r);
     close(fd);
     seam_uninstall();
 }
@@ -864,7 +872,6 @@ static void test_real_cold_file(void **state) {
 static void test_real_cold_file_copy_path(void **state) {
     (void)state;
     real_cold_file_case(SF_NO_SENDFILE); /* with seam.real_nowait */
-    assert_int_equal(seam.resident.calls, 0); /* the nowait read was the probe */
 }
 
 /* The copy path's read is its own probe (a nowait pread): no resident()
@@ -883,18 +890,10 @@ static void test_copy_read_is_the_probe(void **state) {
     (void)state;
     const uint64_t count = 3 * MiB;
     int file = make_pattern_file(count, NULL);
-    int s, r;
-    socketpair_nb(&s, &r);
     install_body_notes(file);
     g_cold_from = 1 * MiB; /* a multiple of SF_COPY_BUFFER_SIZE: the loop's reads stop there */
     seam.resident_hook = cold_from_hook;
-    reader_t rd = {.keep = 1};
-    done_rec_t d;
-    sf_region_t reg = {file, NULL, 0, count};
-    sf_options_t o = {.struct_size = sizeof o, .flags = SF_NO_SENDFILE};
-    assert_int_equal(transfer_collect(s, r, &reg, &o, &rd, &d), 0);
-    assert_int_equal(d.status, 0);
-    assert_true(wire_matches(rd.buf, rd.len, NULL, 0, count, NULL));
+    send_whole_file(file, count, SF_NO_SENDFILE);
     assert_int_equal(seam.resident.calls, 0);
     assert_true(__atomic_load_n(&g_body_on_loop, __ATOMIC_SEQ_CST) >= 4); /* 1 MiB in 256 KiB reads */
     assert_true(__atomic_load_n(&g_body_off_loop, __ATOMIC_SEQ_CST) >= 1);
@@ -909,9 +908,6 @@ static void test_copy_read_is_the_probe(void **state) {
         }
     }
     assert_true(refused >= 1);
-    reader_free(&rd);
-    close(s);
-    close(r);
     close(file);
     seam_uninstall();
 }
@@ -926,24 +922,13 @@ static void test_copy_path_without_nowait(void **state) {
         for (int cold = 0; cold < 2; cold++) {
             const uint64_t count = 1 * MiB;
             int file = make_pattern_file(count, NULL);
-            int s, r;
-            socketpair_nb(&s, &r);
             install(cold ? file : -1);
             seam.pread.fault = (seam_fault_t){.err = errs[i], .first = 1, .times = 1};
-            reader_t rd = {.keep = 1};
-            done_rec_t d;
-            sf_region_t reg = {file, NULL, 0, count};
-            sf_options_t o = {.struct_size = sizeof o, .flags = SF_NO_SENDFILE};
-            assert_int_equal(transfer_collect(s, r, &reg, &o, &rd, &d), 0);
-            assert_int_equal(d.status, 0);
-            assert_true(wire_matches(rd.buf, rd.len, NULL, 0, count, NULL));
+            send_whole_file(file, count, SF_NO_SENDFILE);
             assert_int_equal(seam.pread.injected, 1);
             assert_true(seam.resident.calls >= 1);
             if (cold) assert_true(seam_fetch_calls() >= 1);
             else assert_int_equal(seam_fetch_calls(), 0);
-            reader_free(&rd);
-            close(s);
-            close(r);
             close(file);
             seam_uninstall();
         }
