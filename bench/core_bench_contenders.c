@@ -637,6 +637,8 @@ const struct contender contenders[] = {
     {"evsf-nosendfile", run_evsf_async, SF_NO_SENDFILE, 0, 0, 0},
     /* the sink is on loopback: evsf-async takes the copy path there (peer.cpp) */
     {"evsf-sendfile", run_evsf_async, SF_FORCE_SENDFILE, 0, 0, 0},
+    /* evsf-known told to use sendfile: a caller whose peer does not copy */
+    {"evsf-known-sendfile", run_evsf_async, SF_TRUSTED | SF_KNOWN_SIZE | SF_FORCE_SENDFILE, 0, 0, 0},
     {"copy-64K", run_copy, 0, 0, 64 * 1024, 0},
     {"copy-1M", run_copy, 0, 0, 1024 * 1024, 0},
     {"evsf-ownhead", run_evsf_ownhead, 0, 0, 0, 0},

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Issue 7's goals, checked against the CSV that `core_bench --csv FILE` writes.
+"""Issue 7's and issue 16's goals, checked against the CSV that `core_bench --csv FILE` writes.
 
     /usr/bin/python3 bench/goals.py /tmp/core_bench.csv
 
@@ -7,7 +7,8 @@ Ratios are medians of per-round ratios (contenders of one round ran
 back to back, so a round's ratio is the least disturbed by the machine):
   large:  evsf-async and evsf-step GB/s >= 0.97 x the limit (the faster
           limit-* contender of the round), CPU/GB <= 1.05 x the limit's
-  sizes:  evsf-async, evsf-trusted (SF_TRUSTED) and evsf-step GB/s >= 1.0 x the better of
+  sizes:  evsf-async, evsf-trusted (SF_TRUSTED), evsf-known (SF_TRUSTED | SF_KNOWN_SIZE)
+          and evsf-step GB/s >= 1.0 x the better of
           evbuf-sendfile, evbuf-mmap and copy in the round (the ratios
           against the better evbuffer one and against copy alone follow)
 Standard library only.
@@ -17,7 +18,7 @@ import statistics
 import sys
 from collections import defaultdict
 
-LIBRARY = ("evsf-async", "evsf-trusted", "evsf-step")
+LIBRARY = ("evsf-async", "evsf-trusted", "evsf-known", "evsf-step")
 BASELINE = ("evbuf-sendfile", "evbuf-mmap", "copy")
 LIMIT = ("limit-blocking", "limit-poll")
 
@@ -66,7 +67,7 @@ def main():
                 if g is None:
                     continue
                 misses += (g < 0.97) + (c > 1.05)
-                print(f"{w:14} {name:11} GB/s {g:5.2f} x limit (>= 0.97 {verdict(g >= 0.97)})"
+                print(f"{w:14} {name:12} GB/s {g:5.2f} x limit (>= 0.97 {verdict(g >= 0.97)})"
                       f"   CPU/GB {c:5.2f} x limit (<= 1.05 {verdict(c <= 1.05)})")
             else:
                 g, c = paired(rounds, name, BASELINE)
@@ -75,7 +76,7 @@ def main():
                 misses += g < 1.0
                 ge, _ = paired(rounds, name, BASELINE[:2])
                 gc, _ = paired(rounds, name, BASELINE[2:])
-                print(f"{w:14} {name:11} GB/s {g:5.2f} x best of evbuffer/copy (>= 1.0 {verdict(g >= 1.0)})"
+                print(f"{w:14} {name:12} GB/s {g:5.2f} x best of evbuffer/copy (>= 1.0 {verdict(g >= 1.0)})"
                       f"   CPU/GB {c:5.2f} x its   [GB/s {ge:5.2f} x evbuffer, {gc:5.2f} x copy]")
     print(f"{misses} goal(s) missed")
 

@@ -34,7 +34,7 @@ def load(path):
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
             name = row["workload"]
-            if name in ("large", "workload") or name.startswith("crossover"):
+            if name in ("large", "workload") or name.startswith("crossover") or name.endswith(" read"):
                 continue
             try:
                 cells[int(row["conns"])][row["contender"]][int(row["size"])].append(float(row["gbps"]))
