@@ -270,7 +270,7 @@ static int etag_listed(struct slice v, const char *etag) {
  * (strong comparison for an entity tag, exact time for a date). */
 static int if_range_holds(struct slice v, const char *etag, time_t mtime) {
     if (v.p == NULL) return 1;
-    if (v.n > 0 && (v.p[0] == '"' || v.p[0] == 'W'))
+    if (v.n > 0 && (v.p[0] == '"' || (v.n > 1 && v.p[0] == 'W' && v.p[1] == '/')))  /* not "Wed, ..." */
         return v.n == strlen(etag) && memcmp(v.p, etag, v.n) == 0;
     return parse_http_date(v) == mtime;
 }

@@ -1,6 +1,7 @@
 """Range requests: single (206), multiple (multipart/byteranges), 416."""
 import os
 import re
+import time
 
 import pytest
 
@@ -109,3 +110,20 @@ def test_if_range(server, m4):
     assert status == 200 and body == m4
     assert curl(server.base + "/m4.bin", "-H", "Range: bytes=0-9",
                 "-H", "If-Range: Thu, 01 Jan 1970 00:00:00 GMT")[0] == 200
+
+
+@pytest.mark.parametrize("day", range(7))
+def test_if_range_date_on_every_weekday(server, docroot, day):
+    """A date is a date whatever its day name: "Wed, ..." once read as a weak
+    entity tag (W/"...") and the range was dropped on Wednesdays."""
+    name = "weekday%d.bin" % day
+    path = os.path.join(docroot, name)
+    with open(path, "wb") as f:
+        f.write(b"0123456789" * 10)
+    mtime = 1796169600 + 86400 * day  # 2026-12-02 (a Wednesday) + day days, 00:00 UTC
+    os.utime(path, (mtime, mtime))
+    _, h, _ = curl(server.base + "/" + name, "-I")
+    lm = h["last-modified"][0]
+    assert lm == time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(mtime))
+    status, _, body = curl(server.base + "/" + name, "-H", "Range: bytes=0-9", "-H", "If-Range: " + lm)
+    assert status == 206 and body == b"0123456789"
