@@ -136,6 +136,17 @@ typedef struct sf_region {
  * longer one is cut at the size given; a source that is not a regular file
  * fails in done. */
 #define SF_KNOWN_SIZE 0x40u
+/* The response ends the connection's output (HTTP/1.0, "Connection: close"):
+ * once the transfer's last byte is out, the library shuts the socket's write
+ * side down (shutdown(SHUT_WR)), so the peer sees the end of the stream at
+ * once -- done runs later, from the loop's next turn (as libuv's uv_shutdown
+ * follows the writes queued before it).  Only a transfer that succeeded is
+ * shut; a shutdown that fails (ENOTCONN: the peer reset the connection)
+ * becomes its status, with body_sent counting the bytes that went out.  The
+ * socket stays open: closing it is the caller's.  sf_bufferevent_send and
+ * sf_evhttp_send_file refuse it (-EINVAL): there the bufferevent owns the
+ * stream's end. */
+#define SF_SHUT_WR 0x80u
 
 /* Defaults, each the winner of bench/core_bench runs (the figures and why:
  * bench/RESULTS.md, "The defaults and why").  SF_SMALL_BODY_MAX is also the
@@ -155,7 +166,7 @@ typedef struct sf_options {
                                           * Progress: a write, or bytes leaving the send queue (a peer
                                           * that keeps reading slowly is never cut; one that stops is) */
     unsigned            flags;           /* SF_NO_SENDFILE, SF_TLS, SF_NO_CORK, SF_TRUSTED,
-                                          * SF_FORCE_SENDFILE, SF_DISK_INLINE, SF_KNOWN_SIZE */
+                                          * SF_FORCE_SENDFILE, SF_DISK_INLINE, SF_KNOWN_SIZE, SF_SHUT_WR */
     /* Since 2.1 (a caller built against 2.0.x passes a smaller struct_size; fields it lacks read as 0): */
     uint64_t            file_size;       /* with SF_KNOWN_SIZE: region->fd's size (st_size) */
 } sf_options_t;
@@ -535,7 +546,7 @@ struct bufferevent;
  *                transfer proceeds as if SF_TLS was given
  *   -EBADF       bev has no socket yet (bufferevent_getfd < 0)
  * plus every synchronous error of sf_send_async (-EINVAL for NULL bev, region
- * or done).
+ * or done, and for SF_SHUT_WR: the bufferevent owns the stream's end).
  *
  * Asynchronous statuses: those of sf_send_async, -ECANCELED (bev was freed,
  * see below), and for the flush of bytes

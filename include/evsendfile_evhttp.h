@@ -37,7 +37,7 @@ struct evhttp_request;
  *
  * Returns 0, or a negative error with nothing sent and req untouched (reply
  * to it yourself, e.g. 404 or 416):
- *   -EINVAL   NULL req or region, opts with head or tail, not a regular file
+ *   -EINVAL   NULL req or region, opts with head or tail or SF_SHUT_WR, not a regular file
  *   -ENOTCONN req has no connection
  *   -ERANGE, -ENOENT, -EACCES, -EISDIR, -EBADF ...  as for sf_send_async
  *

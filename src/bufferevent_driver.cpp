@@ -99,6 +99,7 @@ int BevSend::start(struct bufferevent *bev, const sf_region_t *region, const sf_
     sf_options_t o;
     int err = normalize_options(opts, o);
     if (err != 0) return err;
+    if (o.flags & SF_SHUT_WR) return -EINVAL;  // the bufferevent owns the stream's end
     if (is_openssl(bev)) {
         if (!platform_ktls_tx_active(fd)) return SF_ENOKTLS;
         o.flags |= SF_TLS;  // kernel TLS encrypts what the engine writes

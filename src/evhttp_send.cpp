@@ -101,7 +101,7 @@ int send_file(struct evhttp_request *req, int code, const char *reason, const sf
               const sf_options_t *opts, sf_done_cb done, void *arg) {
     if (req == nullptr || region == nullptr) return -EINVAL;
     if (opts != nullptr && (opts->struct_size < offsetof(sf_options_t, flags) + sizeof opts->flags ||
-                            opts->head_count != 0 || opts->tail_count != 0))
+                            opts->head_count != 0 || opts->tail_count != 0 || (opts->flags & SF_SHUT_WR)))
         return -EINVAL;
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     if (evcon == nullptr) return -ENOTCONN;

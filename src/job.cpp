@@ -200,6 +200,7 @@ int Job::create(int sock, const sf_region_t *region, const sf_options_t *user_op
     job->unread_ = job->src_.count();
     job->max_chunk_ = opts.max_chunk ? opts.max_chunk : SF_DEFAULT_MAX_CHUNK;
     job->idle_timeout_ms_ = opts.idle_timeout_ms;
+    job->shut_wr_ = (opts.flags & SF_SHUT_WR) != 0;
 
     bool sendfile_ok = sendfile_allowed(opts.flags);
     if (job->src_.kind() != SourceKind::Regular) {
@@ -256,7 +257,10 @@ int Job::step() noexcept {
         if (want_cork_ && !cork_already_on(sock_)) set_cork(true);
     }
     int r = run();
-    if (r <= 0) finish(r);
+    if (r <= 0) {
+        finish(r);
+        r = result_;  // SF_SHUT_WR's shutdown may have failed
+    }
     // The send queue's level where the wait starts: after EAGAIN, and after
     // a used-up budget too (the socket may have filled on the last bytes).
     if ((r == SF_STEP_WRITE || r == SF_STEP_YIELD) && idle_timeout_ms_ != 0 &&
@@ -280,9 +284,11 @@ bool Job::idle_progressed() noexcept {
 // no loop ever holds a closed (maybe already reused) fd number.
 void Job::finish(int result) noexcept {
     finished_ = true;
-    result_ = result;
     if (!probe_) buf_.reset();
     if (corked_) set_cork(false);  // push whatever the cork still holds
+    // SF_SHUT_WR: the FIN right behind the last byte, before done runs.
+    if (shut_wr_ && result == SF_STEP_DONE && evsf_sys.shutdown(sock_, SHUT_WR) != 0) result = -errno;
+    result_ = result;
     if (claimed_) release_socket(sock_);
     claimed_ = false;
 }

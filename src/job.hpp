@@ -133,6 +133,7 @@ private:
     bool full_ : 1;             // a disk thread found the socket full (SF_STEP_WRITE): ask before handing over
     bool no_nowait_ : 1;        // the file refuses nowait reads: the copy path probes with resident()
     bool claimed_ : 1;          // holds the socket (socket_claims.hpp) until release()
+    bool shut_wr_ : 1;          // SF_SHUT_WR: shutdown(SHUT_WR) once the last byte is out
 };
 
 // Copies user options (any struct_size >= the first version's) into a full,

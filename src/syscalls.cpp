@@ -32,7 +32,7 @@ const evsf_syscalls_t kReal = {evsf::platform_sendfile, evsf::platform_pread, ::
                                real_open, real_close, real_fstat, real_fstatfs, real_fcntl,
                                real_getsockopt, real_setsockopt, real_getsockname, std::malloc,
                                real_getpeername, evsf::platform_outq, evsf::platform_resident,
-                               evsf::platform_fetch, evsf::platform_writable};
+                               evsf::platform_fetch, evsf::platform_writable, ::shutdown};
 
 }  // namespace
 

@@ -3,7 +3,8 @@
  * Every system call the engine makes on the socket or the source goes through
  * this table: the transfer calls (sendfile, pread, read, sendmsg -- sendmsg is
  * the engine's only write/writev) and the set-up and clean-up calls (open,
- * close, fstat, fstatfs, fcntl, getsockopt, setsockopt, getsockname), and
+ * close, fstat, fstatfs, fcntl, getsockopt, setsockopt, getsockname,
+ * shutdown), and
  * the library's heap allocations (alloc).  It
  * points at the real calls; the test build of the engine (EVSF_FAULT_SEAM,
  * the evsendfile_testing library, never installed) lets tests swap entries
@@ -75,6 +76,8 @@ typedef struct evsf_syscalls {
      * 0 no, -1 with errno.  Asked before a cold transfer whose disk thread
      * found the socket full is handed over again (job.cpp). */
     int (*writable)(int sock);
+    /* SF_SHUT_WR: the write side, after a transfer's last byte (job.cpp). */
+    int (*shutdown)(int sock, int how);
 } evsf_syscalls_t;
 
 #ifdef EVSF_FAULT_SEAM

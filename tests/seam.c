@@ -142,6 +142,8 @@ static int w_outq(int fd, int *bytes) { SEAM_INT_CALL(outq, fd, 0, 0, g_real.out
 
 static int w_writable(int fd) { SEAM_INT_CALL(writable, fd, 0, 0, g_real.writable(fd)); }
 
+static int w_shutdown(int fd, int how) { SEAM_INT_CALL(shutdown, fd, how, 0, g_real.shutdown(fd, how)); }
+
 static int w_resident(int fd, uint64_t off, uint64_t len) {
     seam_channel_t *c = &seam.resident;
     if (enter(c)) {
@@ -269,6 +271,7 @@ static seam_channel_t *const g_channels[] = {
     &seam.sendfile, &seam.pread, &seam.read,    &seam.sendmsg,    &seam.open,       &seam.close,
     &seam.fstat,    &seam.fstatfs, &seam.fcntl, &seam.getsockopt, &seam.setsockopt, &seam.getsockname,
     &seam.alloc,    &seam.getpeername, &seam.outq, &seam.resident, &seam.fetch, &seam.writable,
+    &seam.shutdown,
 };
 
 /* Zeroes faults, counters and hooks.  Log entries past `logged` are left as
@@ -318,6 +321,7 @@ void seam_install(void) {
     evsf_sys.getpeername = w_getpeername;
     evsf_sys.outq = w_outq;
     evsf_sys.writable = w_writable;
+    evsf_sys.shutdown = w_shutdown;
     evsf_sys.resident = w_resident;
     evsf_sys.fetch = w_fetch;
 }

@@ -8,7 +8,7 @@
  * Channels: sendfile, pread, read, sendmsg (the engine's only write/writev:
  * head, small bodies, copy buffers, tail), and the set-up / clean-up calls
  * open, close, fstat, fstatfs, fcntl (F_GETFL/F_SETFL), getsockopt,
- * setsockopt (TCP_CORK), getsockname, getpeername, outq, writable, and alloc (the library's heap).  An injected error on close still
+ * setsockopt (TCP_CORK), getsockname, getpeername, outq, writable, shutdown, and alloc (the library's heap).  An injected error on close still
  * closes the fd (Linux frees it whatever close returns).  `cap` only means
  * something for sendfile, pread, read and sendmsg.
  * Counters and logs are kept under a lock: a cold transfer's body is sent by
@@ -66,6 +66,7 @@ typedef struct seam {
     seam_channel_t alloc; /* every library heap allocation: a fault makes it return NULL */
     seam_channel_t getpeername, outq;
     seam_channel_t writable; /* poll(POLLOUT) before a cold transfer is handed over again */
+    seam_channel_t shutdown; /* SF_SHUT_WR, after the last byte (how in the log's `level`) */
     /* resident: the loop thread's page-cache probe, logged (fd, off, count).
      * fetch: runs on the library's disk threads -- only its counters
      * `calls`, `injected` and `bytes` are kept (atomically; read them with

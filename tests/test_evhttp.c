@@ -4,8 +4,9 @@
  * three pipelined requests on one keep-alive connection with the file in the
  * middle, a client leaving mid-body, a slow reader, a file truncated
  * mid-body (the connection closes), evhttp_free mid-body, a missing file
- * (synchronous error, the caller answers 404), a bufferevent the engine
- * refuses (evhttp's own path), and fd counts back at their baseline. */
+ * (synchronous error, the caller answers 404), SF_SHUT_WR refused the same
+ * way, a bufferevent the engine refuses (evhttp's own path), and fd counts
+ * back at their baseline. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -73,13 +74,14 @@ static void handler(struct evhttp_request *req, void *arg) {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     if (strcmp(path, "/missing") == 0) {
         reg = (sf_region_t){-1, "/nonexistent/evsf", 0, SF_COUNT_TO_EOF};
-    } else {
+    } else if (strcmp(path, "/shut") != 0) {
         evhttp_add_header(h, "X-Kept", "yes");
         evhttp_add_header(h, "Content-Length", "999"); /* replaced */
     }
     sf_options_t o;
     sf_options_init(&o);
     o.idle_timeout_ms = 30000;
+    if (strcmp(path, "/shut") == 0) o.flags = SF_SHUT_WR; /* refused: evhttp owns the connection's end */
     int rc = sf_evhttp_send_file(req, 200, "OK", &reg, &o, server_done, s);
     if (rc == 0) {
         s->started = 1;
@@ -461,6 +463,28 @@ static void test_missing_file_caller_answers(void **state) {
     server_close(&s);
 }
 
+/* SF_SHUT_WR: refused at once (-EINVAL), nothing sent; the caller's 404 and
+ * the next response go out on the same connection. */
+static void test_shut_wr_refused(void **state) {
+    (void)state;
+    int fd = make_pattern_file(1000, NULL);
+    server_t s;
+    server_open(&s, fd);
+    client_t c = {.request = GET("/shut") GET_CLOSE("/small")};
+    client_run(&s, &c);
+    assert_int_equal(s.last_status, -EINVAL);
+    assert_int_equal(s.dones, 0);
+    size_t pos = 0;
+    response_t r;
+    assert_true(parse_response(&c, &pos, &r));
+    assert_int_equal(r.status, 404);
+    assert_true(parse_response(&c, &pos, &r));
+    assert_memory_equal(r.body, "small\n", 6);
+    free(c.buf);
+    server_close(&s);
+    close(fd);
+}
+
 /* A connection whose bufferevent the engine refuses (rate-limited, set up by
  * evhttp_set_bevcb): the body goes through evhttp's own path, exact. */
 static struct ev_token_bucket_cfg *g_cfg;
@@ -511,6 +535,7 @@ int main(void) {
         cmocka_unit_test_teardown(test_truncated_mid_body_closes, teardown),
         cmocka_unit_test_teardown(test_evhttp_free_mid_body, teardown),
         cmocka_unit_test_teardown(test_missing_file_caller_answers, teardown),
+        cmocka_unit_test_teardown(test_shut_wr_refused, teardown),
         cmocka_unit_test_teardown(test_refused_bufferevent_falls_back, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,6 +21,7 @@
  *   small     TCP, caller's fd, 4000-byte region: one pread, one sendmsg
  *   small-short  the same, sendmsg writing at most 1500 bytes a call: the
  *             engine resumes inside head, body and tail
+ *   small-shut  small with SF_SHUT_WR: a shutdown after the last byte
  *   sendfile  TCP, caller's fd, 64 KiB + 1 in 16 KiB sendfile calls, head
  *             and tail by sendmsg, TCP_CORK around them (SF_FORCE_SENDFILE:
  *             the loopback peer would take the copy path)
@@ -170,6 +171,7 @@ static const int kResidentErrs[] = {EAGAIN, EBADF, EFAULT, EINVAL, ENODEV, ENOME
                                     EOVERFLOW, EPERM, 0};
 /* poll(2) */
 static const int kWritableErrs[] = {EFAULT, EINTR, EINVAL, ENOMEM, 0};
+static const int kShutdownErrs[] = {EBADF, EINVAL, ENOTCONN, ENOTSOCK, 0};
 /* mmap(MAP_POPULATE) or pread(2), on a disk thread */
 static const int kFetchErrs[] = {EACCES, EAGAIN, EBADF, EINTR, EINVAL, EIO, ENODEV, ENOMEM, EOVERFLOW, 0};
 
@@ -188,6 +190,7 @@ static const channel_t kChannels[] = {
     CH(getsockopt, kSockoptErrs, 0),  CH(setsockopt, kSockoptErrs, 1), CH(getsockname, kSocknameErrs, 0),
     CH(getpeername, kPeernameErrs, 0),
     CH(resident, kResidentErrs, 1),   CH(fetch, kFetchErrs, 1),         CH(writable, kWritableErrs, 1),
+    CH(shutdown, kShutdownErrs, 0),
 };
 #define N_CHANNELS ((int)(sizeof kChannels / sizeof kChannels[0]))
 
@@ -233,6 +236,7 @@ typedef struct shape {
 static const shape_t kShapes[] = {
     {"small", 1, SRC_FD, 100, 4000, 0, 0, 0, 0},
     {"small-short", 1, SRC_FD, 100, 4000, 0, 1500, 0, 0},
+    {"small-shut", 1, SRC_FD, 100, 4000, SF_SHUT_WR, 0, 0, 0},
     {"sendfile", 1, SRC_FD, 1000, 64 * KiB + 1, SF_FORCE_SENDFILE, 0, 0, 0},
     {"loopback", 1, SRC_FD, 1000, 64 * KiB + 1, 0, 0, 0, 0},
     {"copy", 1, SRC_FD, 1000, 64 * KiB + 1, SF_NO_SENDFILE, 10000, 0, 0},

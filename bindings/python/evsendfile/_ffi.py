@@ -91,6 +91,7 @@ SF_TRUSTED = 0x8
 SF_FORCE_SENDFILE = 0x10
 SF_DISK_INLINE = 0x20
 SF_KNOWN_SIZE = 0x40
+SF_SHUT_WR = 0x80
 
 
 loaded_from = ""  # which candidate was loaded, for diagnostics

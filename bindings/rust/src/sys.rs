@@ -39,6 +39,7 @@ pub const SF_TRUSTED: c_uint = 0x8;
 pub const SF_FORCE_SENDFILE: c_uint = 0x10;
 pub const SF_DISK_INLINE: c_uint = 0x20;
 pub const SF_KNOWN_SIZE: c_uint = 0x40;
+pub const SF_SHUT_WR: c_uint = 0x80;
 
 pub const SF_DEFAULT_MAX_CHUNK: c_uint = 2 * 1024 * 1024;
 pub const SF_SMALL_BODY_MAX: c_uint = 32 * 1024;

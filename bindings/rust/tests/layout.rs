@@ -63,6 +63,7 @@ fn constants_match_c() {
         ("SF_FORCE_SENDFILE", sys::SF_FORCE_SENDFILE as i128, c::SF_FORCE_SENDFILE),
         ("SF_KNOWN_SIZE", sys::SF_KNOWN_SIZE as i128, c::SF_KNOWN_SIZE),
         ("SF_DISK_INLINE", sys::SF_DISK_INLINE as i128, c::SF_DISK_INLINE),
+        ("SF_SHUT_WR", sys::SF_SHUT_WR as i128, c::SF_SHUT_WR),
         ("SF_DEFAULT_MAX_CHUNK", sys::SF_DEFAULT_MAX_CHUNK as i128, c::SF_DEFAULT_MAX_CHUNK),
         ("SF_SMALL_BODY_MAX", sys::SF_SMALL_BODY_MAX as i128, c::SF_SMALL_BODY_MAX),
         ("SF_COPY_BUFFER_SIZE", sys::SF_COPY_BUFFER_SIZE as i128, c::SF_COPY_BUFFER_SIZE),
