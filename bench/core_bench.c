@@ -312,6 +312,7 @@ int main(int argc, char **argv) {
             add(w, "evsf-handover");
             add(w, "evsf-step");
             if (conns[c] > 64) add(w, "evsf-step-lateshut");
+            if (conns[c] > 64) add(w, "evsf-shut"); /* one transfer per connection: the FIN's timing counts */
             add(w, "evbuf-sendfile");
             add(w, "evbuf-mmap");
             add(w, "copy");

@@ -9,6 +9,8 @@
  *   evsf-trusted     the same with SF_TRUSTED (no per-transfer fd checks)
  *   evsf-known       SF_TRUSTED | SF_KNOWN_SIZE (the file's size handed in: no fstat either)
  *   evsf-peer-once   evsf-known, plus the body's method asked once per connection
+ *   evsf-shut        evsf-known, and SF_SHUT_WR on each connection's last transfer
+ *                    (the library sends the FIN; the harness does not)
  *                    (sf_peer_flags at its first transfer) instead of by every transfer
  *   evsf-handover    the same flags as evsf-known; the first step on the caller's own (sf_job_new +
  *                    sf_job_step), sf_job_start only for a transfer that did not finish there
@@ -186,6 +188,7 @@ struct run {
     char *buf; /* the copy loop's buffer, shared by all connections */
     int late_shut; /* evsf-step-lateshut: FINs only after every transfer is out */
     int peer_once; /* evsf-peer-once */
+    int shut_last; /* evsf-shut: SF_SHUT_WR on a connection's last transfer */
 };
 
 static int run_init(struct run *r, const struct spec *s, long *note, int with_base) {
@@ -229,7 +232,7 @@ static int run_finish(struct run *r) {
  * still queued are orphans, and the kernel resets orphans under memory
  * pressure, losing the data (seen with 10,000 x 1 MiB). */
 static void conn_closed(struct conn *c) {
-    if (!c->run->late_shut) shutdown(c->fd, SHUT_WR);
+    if (!c->run->late_shut && !c->run->shut_last) shutdown(c->fd, SHUT_WR);
     c->fd = -1;
     c->run->open_conns--;
 }
@@ -266,14 +269,17 @@ static void evsf_next(struct conn *c) {
     struct run *r = c->run;
     if (!take_next(c)) return;
     sf_region_t region = {r->s->file_fd, NULL, 0, r->s->size};
+    unsigned flags = r->s->evsf_flags;
     if (r->peer_once) { /* as a server would: once per connection, kept with it */
         if (!c->peer_asked) {
             int f = sf_peer_flags(c->fd, r->s->evsf_flags);
             c->flags = f < 0 ? r->s->evsf_flags : (unsigned)f;
             c->peer_asked = 1;
         }
-        r->opts.flags = c->flags;
+        flags = c->flags;
     }
+    if (r->shut_last && c->left == 0) flags |= SF_SHUT_WR; /* the connection's last response */
+    r->opts.flags = flags;
     if (r->own_head) { /* experiment: the head as a packet of its own, sent before the library runs */
         if (send(c->fd, r->s->head, r->s->head_len, MSG_NOSIGNAL) != (ssize_t)r->s->head_len) {
             fprintf(stderr, "evsf-ownhead: head did not fit\n");
@@ -290,10 +296,11 @@ static void evsf_next(struct conn *c) {
     }
 }
 
-static int run_evsf_async_with(const struct spec *s, long *note, int own_head, int peer_once) {
+static int run_evsf_async_with(const struct spec *s, long *note, int own_head, int peer_once, int shut_last) {
     struct run r;
     if (run_init(&r, s, note, 1)) return fail("evsf-async", "init");
     r.peer_once = peer_once;
+    r.shut_last = shut_last;
     if ((r.own_head = own_head)) {
         r.opts.head = NULL;
         r.opts.head_count = 0;
@@ -303,9 +310,10 @@ static int run_evsf_async_with(const struct spec *s, long *note, int own_head, i
     return run_finish(&r);
 }
 
-static int run_evsf_async(const struct spec *s, long *note) { return run_evsf_async_with(s, note, 0, 0); }
-static int run_evsf_ownhead(const struct spec *s, long *note) { return run_evsf_async_with(s, note, 1, 0); }
-static int run_evsf_peer_once(const struct spec *s, long *note) { return run_evsf_async_with(s, note, 0, 1); }
+static int run_evsf_async(const struct spec *s, long *note) { return run_evsf_async_with(s, note, 0, 0, 0); }
+static int run_evsf_ownhead(const struct spec *s, long *note) { return run_evsf_async_with(s, note, 1, 0, 0); }
+static int run_evsf_peer_once(const struct spec *s, long *note) { return run_evsf_async_with(s, note, 0, 1, 0); }
+static int run_evsf_shut(const struct spec *s, long *note) { return run_evsf_async_with(s, note, 0, 0, 1); }
 
 /* ----------------------------------------------------------- evsf-step */
 
@@ -624,6 +632,7 @@ const struct contender contenders[] = {
     {"evsf-trusted", run_evsf_async, SF_TRUSTED, 0, 0, 0},
     {"evsf-known", run_evsf_async, SF_TRUSTED | SF_KNOWN_SIZE, 0, 0, 0},
     {"evsf-peer-once", run_evsf_peer_once, SF_TRUSTED | SF_KNOWN_SIZE, 0, 0, 0},
+    {"evsf-shut", run_evsf_shut, SF_TRUSTED | SF_KNOWN_SIZE, 0, 0, 0},
     {"evsf-handover", run_evsf_handover, SF_TRUSTED | SF_KNOWN_SIZE, 0, 0, 0},
     {"evsf-step", run_evsf_step, 0, 0, 0, 0},
     {"evsf-step-lateshut", run_evsf_step_lateshut, 0, 0, 0, 0},
