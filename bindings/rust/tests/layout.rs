@@ -47,7 +47,7 @@ fn helper_types_match_c() {
 
 #[test]
 fn constants_match_c() {
-    let pairs: [(&str, i128, i128); 24] = [
+    let pairs: [(&str, i128, i128); 25] = [
         ("SF_VERSION_MAJOR", sys::SF_VERSION_MAJOR as i128, c::SF_VERSION_MAJOR),
         ("SF_VERSION_MINOR", sys::SF_VERSION_MINOR as i128, c::SF_VERSION_MINOR),
         ("SF_VERSION_PATCH", sys::SF_VERSION_PATCH as i128, c::SF_VERSION_PATCH),
