@@ -280,7 +280,7 @@ int main(int argc, char **argv) {
     static const char *large_members[] = {"limit-blocking", "limit-poll", "evsf-async", "evsf-step",
                                           "evbuf-sendfile", "evbuf-mmap", "copy", "evsf-chunk-256K",
                                           "evsf-chunk-16M", "evsf-nosendfile", "copy-64K", "copy-1M",
-                                          "evsf-sendfile"};
+                                          "evsf-sendfile", "evsf-sendfile-inline"};
     for (size_t i = 0; i < sizeof large_members / sizeof *large_members; i++) add(w, large_members[i]);
     /* The same transfer to a sink that reads (copies) every byte, as a real
      * same-host peer does: where the per-peer choice (copy path) pays. */
@@ -291,7 +291,7 @@ int main(int argc, char **argv) {
     w->sink_reads = 1;
     w->ref = REF_LIMIT;
     static const char *large_read_members[] = {"limit-blocking", "limit-poll", "evsf-async", "evsf-sendfile",
-                                               "evsf-nosendfile", "copy"};
+                                               "evsf-sendfile-inline", "evsf-nosendfile", "copy"};
     for (size_t i = 0; i < sizeof large_read_members / sizeof *large_read_members; i++) add(w, large_read_members[i]);
 
     static const uint64_t sizes[] = {4096, 16384, 65536, 1 << 20};

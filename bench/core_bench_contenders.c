@@ -646,6 +646,8 @@ const struct contender contenders[] = {
     {"evsf-nosendfile", run_evsf_async, SF_NO_SENDFILE, 0, 0, 0},
     /* the sink is on loopback: evsf-async takes the copy path there (peer.cpp) */
     {"evsf-sendfile", run_evsf_async, SF_FORCE_SENDFILE, 0, 0, 0},
+    /* the same without the page-cache probe: what the probe costs */
+    {"evsf-sendfile-inline", run_evsf_async, SF_FORCE_SENDFILE | SF_DISK_INLINE, 0, 0, 0},
     /* evsf-known told to use sendfile: a caller whose peer does not copy */
     {"evsf-known-sendfile", run_evsf_async, SF_TRUSTED | SF_KNOWN_SIZE | SF_FORCE_SENDFILE, 0, 0, 0},
     {"copy-64K", run_copy, 0, 0, 64 * 1024, 0},

@@ -5,10 +5,11 @@
 
 Ratios are medians of per-round ratios (contenders of one round ran
 back to back, so a round's ratio is the least disturbed by the machine):
-  large:  evsf-async and evsf-step GB/s >= 0.97 x the limit (the faster
+  large:  evsf-async, evsf-step and evsf-sendfile (SF_FORCE_SENDFILE: the sink is on
+          loopback, where evsf-async copies) GB/s >= 0.97 x the limit (the faster
           limit-* contender of the round), CPU/GB <= 1.05 x the limit's
-  sizes:  evsf-async, evsf-trusted (SF_TRUSTED), evsf-known (SF_TRUSTED | SF_KNOWN_SIZE)
-          and evsf-step GB/s >= 1.0 x the better of
+  sizes:  evsf-async, evsf-trusted (SF_TRUSTED), evsf-known (SF_TRUSTED | SF_KNOWN_SIZE),
+          evsf-shut (the same, SF_SHUT_WR on a connection's last transfer) and evsf-step GB/s >= 1.0 x the better of
           evbuf-sendfile, evbuf-mmap and copy in the round (the ratios
           against the better evbuffer one and against copy alone follow)
 Standard library only.
@@ -18,7 +19,7 @@ import statistics
 import sys
 from collections import defaultdict
 
-LIBRARY = ("evsf-async", "evsf-trusted", "evsf-known", "evsf-step")
+LIBRARY = ("evsf-async", "evsf-trusted", "evsf-known", "evsf-shut", "evsf-step", "evsf-sendfile")
 BASELINE = ("evbuf-sendfile", "evbuf-mmap", "copy")
 LIMIT = ("limit-blocking", "limit-poll")
 
@@ -62,7 +63,7 @@ def main():
         if w.startswith("crossover"):
             continue
         for name in LIBRARY:
-            if w == "large":
+            if w.startswith("large"):
                 g, c = paired(rounds, name, LIMIT)
                 if g is None:
                     continue
@@ -76,6 +77,7 @@ def main():
                 misses += g < 1.0
                 ge, _ = paired(rounds, name, BASELINE[:2])
                 gc, _ = paired(rounds, name, BASELINE[2:])
+                ge, gc = ge or float("nan"), gc or float("nan")  # a workload without one of them
                 print(f"{w:14} {name:12} GB/s {g:5.2f} x best of evbuffer/copy (>= 1.0 {verdict(g >= 1.0)})"
                       f"   CPU/GB {c:5.2f} x its   [GB/s {ge:5.2f} x evbuffer, {gc:5.2f} x copy]")
     print(f"{misses} goal(s) missed")

@@ -19,9 +19,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 STYLE = {  # contender -> (colour, line style); the library solid, the others dashed
     "evsf-async": ("tab:blue", "-"),
+    "evsf-known": ("tab:purple", "-"),   # SF_TRUSTED | SF_KNOWN_SIZE: what a server passes
+    "evsf-shut": ("black", "-"),         # the same, SF_SHUT_WR on a connection's last response
     "evsf-step": ("tab:cyan", "-"),
-    "evsf-trusted": ("tab:purple", "-"),
-    "evsf-ownhead": ("tab:purple", ":"),
     "evbuf-sendfile": ("tab:orange", "--"),
     "evbuf-mmap": ("tab:red", "--"),
     "copy": ("tab:green", "--"),
