@@ -335,7 +335,8 @@ typedef void (*sf_done_cb)(sf_transfer_t *t, int status, uint64_t body_sent, voi
  * still runs exactly once, from `base`'s loop, never from inside this call
  * (a response that ends the connection ends it at once with SF_SHUT_WR,
  * without waiting for done: at 10,000 one-response connections that raised
- * the transfers per second 1.3-1.6x, bench/RESULTS.md, core_bench runs 15-16).
+ * the transfers per second 1.3-1.7x at up to 64 KiB, bench/RESULTS.md,
+ * core_bench runs 15-16).
  * Asynchronous statuses: 0; -EPIPE / -ECONNRESET (peer went away);
  * SF_ETRUNCATED (file shrank: bytes promised in a header are missing, close
  * the connection); SF_ETIMEDOUT; -EIO and other read errors of the file
