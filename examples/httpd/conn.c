@@ -10,7 +10,9 @@
  *                  the buffer meanwhile (and stop only when it is full), so
  *                  the read event is not re-armed for every response.
  *          LINGER  the response is out and the connection is closing:
- *                  shutdown(SHUT_WR), discard what the client still sends
+ *                  its FIN left with the last byte (SF_SHUT_WR, when the
+ *                  connection was known to end before the last send) or
+ *                  leaves now (shutdown(SHUT_WR)); discard what the client still sends
  *                  until it closes, so unread input cannot turn our close
  *                  into a RST that destroys the response on its way.
  * Any transfer error (peer gone, SF_ETRUNCATED, timeout) closes at once:
@@ -46,6 +48,7 @@ struct conn {
     int             reading;      /* rev is added */
     int             peer_eof;     /* the client half-closed: answer what is buffered, then close */
     int             method_flags; /* sf_peer_flags' answer, asked at the first large body; -1 before */
+    int             shut_wr;      /* the last response was sent with SF_SHUT_WR: the FIN is out */
     struct event   *rev;          /* readable */
     struct event   *timer;
     sf_transfer_t  *xfer;         /* in flight, for sf_cancel */
@@ -135,7 +138,7 @@ void conn_close(struct conn *c) {
 }
 
 static void linger(struct conn *c) {
-    if (c->w->stopping || shutdown(c->fd, SHUT_WR) != 0) {
+    if (c->w->stopping || (!c->shut_wr && shutdown(c->fd, SHUT_WR) != 0)) {
         conn_close(c);
         return;
     }
@@ -166,6 +169,12 @@ int conn_send(struct conn *c, const char *head, size_t head_len, int fd, uint64_
     if (g_cfg.no_sendfile) o.flags |= SF_NO_SENDFILE;
     if (g_cfg.force_sendfile) o.flags |= SF_FORCE_SENDFILE;
     if (g_cfg.disk_inline) o.flags |= SF_DISK_INLINE;
+    /* The response ends the connection: its FIN leaves right behind the last
+     * byte, not a loop turn later from on_sent (then linger only reads). */
+    if (!conn_keep_alive(c) && !respond_has_next_part(&c->resp)) {
+        o.flags |= SF_SHUT_WR;
+        c->shut_wr = 1;
+    }
     /* The body's method depends on the client (the copy path to one on this
      * host): asked once per connection, not by every large response. */
     if (count > SF_SMALL_BODY_MAX) {

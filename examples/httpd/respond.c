@@ -454,9 +454,13 @@ int respond(struct conn *c, const struct request *req) {
     return conn_send(c, h.b, h.n, rs->fd, rs->size, off, count, NULL, 0);
 }
 
+int respond_has_next_part(const struct response *rs) {
+    return !rs->head_only && rs->nparts >= 2 && rs->next_part < rs->nparts;
+}
+
 int respond_next_part(struct conn *c) {
     struct response *rs = conn_response(c);
-    if (rs->head_only || rs->nparts < 2 || rs->next_part >= rs->nparts) return 0;
+    if (!respond_has_next_part(rs)) return 0;
     int i = rs->next_part++;
     char head[512], tail[64];
     size_t hn = range_part_header(head, sizeof head, rs->boundary, rs->ctype, &rs->parts[i], rs->size, i);

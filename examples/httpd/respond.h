@@ -19,6 +19,10 @@ int respond_error(struct conn *c, int status);
  * one.  1: started; 0: the response is complete; < 0: close. */
 int respond_next_part(struct conn *c);
 
+/* Does a part of the response still follow the send under way (or the one
+ * about to start)?  0 when that send is the response's last. */
+int respond_has_next_part(const struct response *rs);
+
 /* Releases what the finished (or abandoned) response holds. */
 void response_release(struct response *rs);
 

@@ -1,5 +1,6 @@
 """The program as a whole: command line, errors at start, threads, the copy
 path, the access log, and the graceful stop on SIGTERM / SIGINT."""
+import contextlib
 import glob
 import os
 import shutil
@@ -73,20 +74,31 @@ def test_no_sendfile_serves_the_same_bytes(start_server, docroot):
     assert curl(s.base + "/m4.bin", "-r", "5-9,100000-")[0] == 206
 
 
+@contextlib.contextmanager
+def traced(s, tmp_path, calls):
+    """strace attached to every thread of server `s`, tracing `calls`;
+    yields the log's path (complete once the block has ended)."""
+    log = str(tmp_path / "strace.log")
+    tracer = subprocess.Popen(["strace", "-f", "-e", "trace=" + calls, "-o", log, "-p", str(s.pid)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def attached():
+            tasks = glob.glob("/proc/%d/task/*/status" % s.pid)
+            return tasks and all("TracerPid:\t%d\n" % tracer.pid in open(t).read() for t in tasks)
+        wait_until(attached, "strace to attach to every thread of the server")
+        yield log
+    finally:
+        tracer.terminate()
+        tracer.wait(timeout=DEADLINE)
+
+
 @pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
 def test_the_peer_is_asked_once_per_connection(start_server, tmp_path):
     """The body's method depends on the client (sf_peer_flags): asked at a
     connection's first large body, then passed to every later one, so no
     response asks again.  Counted with strace attached to the server."""
     s = start_server()
-    log = str(tmp_path / "getpeername.log")
-    tracer = subprocess.Popen(["strace", "-f", "-e", "trace=getpeername", "-o", log, "-p", str(s.pid)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        def traced():
-            tasks = glob.glob("/proc/%d/task/*/status" % s.pid)
-            return tasks and all("TracerPid:\t%d\n" % tracer.pid in open(t).read() for t in tasks)
-        wait_until(traced, "strace to attach to every thread of the server")
+    with traced(s, tmp_path, "getpeername") as log:
         for _ in range(2):
             c = Conn(s.port)
             c.get("/hello.txt")
@@ -96,12 +108,39 @@ def test_the_peer_is_asked_once_per_connection(start_server, tmp_path):
                 status, _, body = c.response()
                 assert status == 200 and len(body) == 32769
             c.close()
-    finally:
-        tracer.terminate()
-        tracer.wait(timeout=DEADLINE)
     with open(log) as f:
         asked = f.read().count("getpeername(")
     assert asked == 2, "getpeername %d times for 2 connections with 4 large bodies each" % asked
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+@pytest.mark.parametrize("path,extra", [("/hello.txt", ""), ("/m4.bin", ""),
+                                        ("/m4.bin", "Range: bytes=0-9,100000-199999,4000000-\r\n")])
+def test_a_closing_response_ends_with_its_last_byte(start_server, tmp_path, path, extra):
+    """A response that ends the connection is sent with SF_SHUT_WR: the
+    library shuts the socket right after the last byte (of the last part of
+    a multipart response), before the server's own done callback; the server
+    then only lingers, never shuts again.  A keep-alive response is not shut."""
+    s = start_server()
+    with traced(s, tmp_path, "sendmsg,sendfile,shutdown,close") as log:
+        c = Conn(s.port)
+        c.get(path, extra)
+        assert c.response()[0] in (200, 206)  # keep-alive: no shutdown
+        c.get(path, "Connection: close\r\n" + extra)
+        status, h, _ = c.response()
+        assert status in (200, 206) and h["connection"] == ["close"]
+        with pytest.raises(EOFError):
+            c.response()
+        c.close()
+        wait_until(lambda: "close(" in open(log).read().split("shutdown(")[-1], "the connection's close")
+    with open(log) as f:
+        calls = [line.split()[1].split("(")[0] for line in f if "(" in line and "resumed>" not in line]
+    assert calls.count("shutdown") == 1, calls
+    at = calls.index("shutdown")
+    # Right after the last byte: the call before is the body's last write,
+    # and the response's file is closed only after it (by the done callback).
+    assert calls[at - 1] in ("sendmsg", "sendfile"), calls[at - 3:at + 3]
+    assert "close" in calls[at + 1:], calls[at:]
 
 
 def test_access_log(start_server):
