@@ -89,6 +89,15 @@ impl<'a> Options<'a> {
         self.flag(sys::SF_NO_CORK, on)
     }
 
+    /// The response ends the connection's output (HTTP/1.0, `Connection:
+    /// close`): once its last byte is out the library shuts the socket's write
+    /// side (`shutdown(SHUT_WR)`), so the peer sees EOF without waiting for the
+    /// completion, which runs from the loop.  Only a transfer that succeeded
+    /// is shut; a failing shutdown (`ENOTCONN`) is its error.
+    pub fn shut_wr(self, on: bool) -> Self {
+        self.flag(sys::SF_SHUT_WR, on)
+    }
+
     fn flag(mut self, bit: c_uint, on: bool) -> Self {
         if on {
             self.flags |= bit;

@@ -40,6 +40,28 @@ fn whole_file_with_head_and_tail_arrives_exactly() {
     assert!(got == concat(&[b"HEAD\r\n", &data, b"\r\nTAIL"]), "bytes differ");
 }
 
+/// With `shut_wr` the peer reads the whole response and then EOF while the
+/// test still holds its own handle of the socket: the library shut it.  (With
+/// the flag ignored the reader would time out instead.)
+#[test]
+fn shut_wr_ends_the_stream_after_the_last_byte() {
+    for len in [4000usize, 3 * 1024 * 1024] {
+        let data = pattern(len);
+        let file = TempFile::with(&data);
+        let f = file.open();
+        let (server, client) = tcp_pair();
+        let reader = read_all(client);
+        let lp = EventLoop::new().unwrap();
+        let out = Outcome::new();
+        let _t = send(&lp, &server, &Region::fd(&f), &Options::new().head(b"HEAD\r\n").shut_wr(true), out.callback()).unwrap();
+        lp.run().unwrap();
+        assert_eq!(out.get().unwrap(), Ok(len as u64));
+        let got = reader.join().unwrap().expect("EOF from the library's shutdown");
+        assert!(got == concat(&[b"HEAD\r\n", &data]), "bytes differ");
+        drop(server);
+    }
+}
+
 #[test]
 fn small_region_at_an_offset_is_exact() {
     let data = pattern(64 * 1024);
