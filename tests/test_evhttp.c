@@ -442,15 +442,15 @@ static void test_evhttp_free_mid_body(void **state) {
     assert_int_equal(settled_fd_count(before), before);
 }
 
-/* A missing file: the call fails at once, nothing is sent, and the caller's
- * own 404 goes out on the same connection. */
-static void test_missing_file_caller_answers(void **state) {
-    (void)state;
+/* A request the handler's sf_evhttp_send_file refuses with `want_status`:
+ * nothing is sent, the caller's own 404 goes out, and the next request is
+ * answered on the same connection. */
+static void caller_answers_refusal(int file_fd, const char *request, int want_status) {
     server_t s;
-    server_open(&s, -1);
-    client_t c = {.request = GET("/missing") GET_CLOSE("/small")};
+    server_open(&s, file_fd);
+    client_t c = {.request = request};
     client_run(&s, &c);
-    assert_int_equal(s.last_status, -ENOENT);
+    assert_int_equal(s.last_status, want_status);
     assert_int_equal(s.dones, 0);
     size_t pos = 0;
     response_t r;
@@ -463,25 +463,17 @@ static void test_missing_file_caller_answers(void **state) {
     server_close(&s);
 }
 
-/* SF_SHUT_WR: refused at once (-EINVAL), nothing sent; the caller's 404 and
- * the next response go out on the same connection. */
+/* A missing file: the call fails at once (-ENOENT). */
+static void test_missing_file_caller_answers(void **state) {
+    (void)state;
+    caller_answers_refusal(-1, GET("/missing") GET_CLOSE("/small"), -ENOENT);
+}
+
+/* SF_SHUT_WR: refused at once (-EINVAL): evhttp owns the connection's end. */
 static void test_shut_wr_refused(void **state) {
     (void)state;
     int fd = make_pattern_file(1000, NULL);
-    server_t s;
-    server_open(&s, fd);
-    client_t c = {.request = GET("/shut") GET_CLOSE("/small")};
-    client_run(&s, &c);
-    assert_int_equal(s.last_status, -EINVAL);
-    assert_int_equal(s.dones, 0);
-    size_t pos = 0;
-    response_t r;
-    assert_true(parse_response(&c, &pos, &r));
-    assert_int_equal(r.status, 404);
-    assert_true(parse_response(&c, &pos, &r));
-    assert_memory_equal(r.body, "small\n", 6);
-    free(c.buf);
-    server_close(&s);
+    caller_answers_refusal(fd, GET("/shut") GET_CLOSE("/small"), -EINVAL);
     close(fd);
 }
 

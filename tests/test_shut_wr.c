@@ -56,39 +56,56 @@ static uint8_t *read_queued(int r, size_t *len, int *eof) {
     }
 }
 
-/* A small response with or without the flag: what the peer has before the
- * loop ran (so before done). */
-static void small_response(unsigned flags, int expect_eof) {
-    int s, r;
-    tcp_pair(&s, &r);
-    int fd = make_pattern_file(SMALL + 7, NULL);
+/* A small response: HEAD and SMALL bytes from `off` of a file of `file_len`
+ * bytes, submitted with `flags` (SF_KNOWN_SIZE claims off + SMALL) on a fresh
+ * loopback TCP pair.  The loop has not run: done has not either. */
+typedef struct small {
+    int s, r, fd;
+    struct event_base *base;
+    done_rec_t d;
+} small_t;
+
+static void small_start(small_t *x, uint64_t file_len, uint64_t off, unsigned flags) {
+    tcp_pair(&x->s, &x->r);
+    x->fd = make_pattern_file(file_len, NULL);
     struct iovec hv;
     sf_options_t o;
     opts_with(&o, &hv, HEAD, NULL, NULL);
     o.flags = flags;
-    sf_region_t reg = {fd, NULL, 7, SMALL};
-    struct event_base *base = event_base_new();
-    assert_non_null(base);
-    done_rec_t d;
-    done_rec_init(&d, -1);
-    assert_int_equal(sf_send_async(base, s, &reg, &o, record_done, &d, NULL), 0);
-    assert_int_equal(d.calls, 0);  // done never runs inside the call
+    if (flags & SF_KNOWN_SIZE) o.file_size = off + SMALL;
+    sf_region_t reg = {x->fd, NULL, off, SMALL};
+    x->base = event_base_new();
+    assert_non_null(x->base);
+    done_rec_init(&x->d, -1);
+    assert_int_equal(sf_send_async(x->base, x->s, &reg, &o, record_done, &x->d, NULL), 0);
+}
+
+static void small_end(small_t *x) {
+    event_base_free(x->base);
+    close(x->fd);
+    close(x->s);
+    close(x->r);
+}
+
+/* With or without the flag: what the peer has before the loop ran (so
+ * before done). */
+static void small_response(unsigned flags, int expect_eof) {
+    small_t x;
+    small_start(&x, SMALL + 7, 7, flags);
+    assert_int_equal(x.d.calls, 0);  // done never runs inside the call
 
     size_t len = 0;
     int eof = 0;
-    uint8_t *got = read_queued(r, &len, &eof);
+    uint8_t *got = read_queued(x.r, &len, &eof);
     assert_true(wire_matches(got, len, HEAD, 7, SMALL, NULL));
     assert_int_equal(eof, expect_eof);
     free(got);
 
-    assert_true(run_until(base, &d.calls));
-    assert_int_equal(d.calls, 1);
-    assert_int_equal(d.status, 0);
-    assert_int_equal(d.body_sent, SMALL);
-    event_base_free(base);
-    close(fd);
-    close(s);
-    close(r);
+    assert_true(run_until(x.base, &x.d.calls));
+    assert_int_equal(x.d.calls, 1);
+    assert_int_equal(x.d.status, 0);
+    assert_int_equal(x.d.body_sent, SMALL);
+    small_end(&x);
 }
 
 static void test_small_response_ends_before_done(void **state) {
@@ -198,64 +215,35 @@ static void test_stepping_api_shuts_at_done(void **state) {
  * close).  The file is one byte shorter than the size handed in. */
 static void test_a_failed_transfer_is_not_shut(void **state) {
     (void)state;
-    int s, r;
-    tcp_pair(&s, &r);
-    int fd = make_pattern_file(SMALL - 1, NULL);
-    struct iovec hv;
-    sf_options_t o;
-    opts_with(&o, &hv, HEAD, NULL, NULL);
-    o.flags = SF_SHUT_WR | SF_KNOWN_SIZE;
-    o.file_size = SMALL;
-    sf_region_t reg = {fd, NULL, 0, SMALL};
-    struct event_base *base = event_base_new();
-    assert_non_null(base);
     seam_install();
-    done_rec_t d;
-    done_rec_init(&d, -1);
-    assert_int_equal(sf_send_async(base, s, &reg, &o, record_done, &d, NULL), 0);
-    assert_true(run_until(base, &d.calls));
-    assert_int_equal(d.status, SF_ETRUNCATED);
-    assert_int_equal(d.body_sent, SMALL - 1);
+    small_t x;
+    small_start(&x, SMALL - 1, 0, SF_SHUT_WR | SF_KNOWN_SIZE);
+    assert_true(run_until(x.base, &x.d.calls));
+    assert_int_equal(x.d.status, SF_ETRUNCATED);
+    assert_int_equal(x.d.body_sent, SMALL - 1);
     assert_int_equal(seam.shutdown.calls, 0);
     size_t len = 0;
     int eof = 0;
-    free(read_queued(r, &len, &eof));
+    free(read_queued(x.r, &len, &eof));
     assert_int_equal(eof, 0);
-    event_base_free(base);
-    close(fd);
-    close(s);
-    close(r);
+    small_end(&x);
 }
 
 /* The bytes went out but the shutdown failed (the peer reset the
  * connection in between): that is the status, body_sent counts the bytes. */
 static void test_a_failing_shutdown_is_the_status(void **state) {
     (void)state;
-    int s, r;
-    tcp_pair(&s, &r);
-    int fd = make_pattern_file(SMALL, NULL);
-    struct iovec hv;
-    sf_options_t o;
-    opts_with(&o, &hv, HEAD, NULL, NULL);
-    o.flags = SF_SHUT_WR;
-    sf_region_t reg = {fd, NULL, 0, SMALL};
-    struct event_base *base = event_base_new();
-    assert_non_null(base);
     seam_install();
     seam.shutdown.fault.err = ENOTCONN;
     seam.shutdown.fault.first = 1;
     seam.shutdown.fault.times = 1;
-    done_rec_t d;
-    done_rec_init(&d, -1);
-    assert_int_equal(sf_send_async(base, s, &reg, &o, record_done, &d, NULL), 0);
-    assert_true(run_until(base, &d.calls));
+    small_t x;
+    small_start(&x, SMALL, 0, SF_SHUT_WR);
+    assert_true(run_until(x.base, &x.d.calls));
     assert_int_equal(seam.shutdown.injected, 1);
-    assert_int_equal(d.status, -ENOTCONN);
-    assert_int_equal(d.body_sent, SMALL);
-    event_base_free(base);
-    close(fd);
-    close(s);
-    close(r);
+    assert_int_equal(x.d.status, -ENOTCONN);
+    assert_int_equal(x.d.body_sent, SMALL);
+    small_end(&x);
 }
 
 static void never_done(sf_transfer_t *t, int status, uint64_t body_sent, void *arg) {
