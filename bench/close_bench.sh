@@ -23,7 +23,12 @@ for round in $(seq "$rounds"); do
   for which in old new; do
     "${!which}" --listen "127.0.0.1:$port" "$dir" > /dev/null 2>&1 &
     pid=$!
-    sleep 0.3
+    # Until it accepts (at most 5 s): wrk against a server still starting measures nothing.
+    for _ in $(seq 100); do
+      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+      kill -0 "$pid" 2>/dev/null || { echo "close_bench: ${!which} did not start" >&2; exit 1; }
+      sleep 0.05
+    done
     for f in k1 k16; do
       t0=$(ticks "$pid")
       rps=$(wrk -t2 -c32 -d3s -H "Connection: close" "http://127.0.0.1:$port/$f.bin" | awk '/Requests\/sec/ {print $2}')
